@@ -1,0 +1,1 @@
+"""The `blindai-telemetry` command line: user controls and operator commands."""

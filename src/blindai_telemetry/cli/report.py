@@ -1,0 +1,7 @@
+"""`blindai-telemetry` commands: report (not written yet)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

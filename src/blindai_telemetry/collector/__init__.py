@@ -1,0 +1,1 @@
+"""The collector service: receives, validates, stores, deletes and forwards telemetry (extra `collector`)."""

@@ -1,0 +1,1 @@
+"""A small BlindAI-style inference server and client, instrumented with the SDK (extra `reference`)."""
