@@ -1,0 +1,209 @@
+"""The user's telemetry settings and local records, kept in the config directory; opt-out resolved in one place.
+
+Files in the config directory (`BLINDAI_TELEMETRY_CONFIG_DIR`, else platformdirs' user config dir):
+- `config.json`  — {"enabled": bool (absent: never set), "install_id": str, "previous_install_ids": [str],
+                    "notice_shown_at": Unix ms}. Written by the SDK (install id, notice) and the CLI.
+- `state.json`   — {"last_sent_at": Unix ms, "dropped_total": int}: what `status` reports. Written by the worker.
+- `sent.jsonl`   — the transparency log: one JSON object per batch that left the process (see `append_sent_log`),
+                    rotated to `sent.jsonl.1` past `SENT_LOG_MAX_BYTES`. Read by `blindai-telemetry inspect`.
+
+Nothing here raises into the host: unreadable files read as defaults, unwritable ones return False.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blindai_telemetry import environment_variables as ev
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+SENT_LOG = "sent.jsonl"
+#: The transparency log keeps the last ~1 MB of batches (plus one rotated file): enough for hours of a
+#: server's traffic at the default flush interval, small enough never to matter on disk.
+SENT_LOG_MAX_BYTES = 1_000_000
+
+
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The directory holding this user's telemetry settings (not created here)."""
+    environ = os.environ if environ is None else environ
+    override = environ.get(ev.BLINDAI_TELEMETRY_CONFIG_DIR)
+    if override:
+        return Path(override)
+    import platformdirs  # deferred: only needed when no override is set
+
+    return Path(platformdirs.user_config_dir("blindai-telemetry", appauthor=False))
+
+
+@dataclass
+class UserConfig:
+    enabled: bool | None = None
+    install_id: str | None = None
+    previous_install_ids: list[str] = field(default_factory=list)
+    notice_shown_at: int | None = None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> bool:
+    """Write via a temporary file and rename, so a crash never leaves a half-written settings file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        return False
+    return True
+
+
+def _valid_uuid(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def load_user_config(directory: Path | None = None) -> UserConfig:
+    data = _read_json((directory or config_dir()) / CONFIG_FILE)
+    enabled = data.get("enabled")
+    previous = data.get("previous_install_ids")
+    notice = data.get("notice_shown_at")
+    return UserConfig(
+        enabled=enabled if isinstance(enabled, bool) else None,
+        install_id=_valid_uuid(data.get("install_id")),
+        previous_install_ids=[p for p in (previous or []) if _valid_uuid(p)] if isinstance(previous, list) else [],
+        notice_shown_at=notice if isinstance(notice, int) else None,
+    )
+
+
+def save_user_config(cfg: UserConfig, directory: Path | None = None) -> bool:
+    return _write_json_atomic((directory or config_dir()) / CONFIG_FILE, asdict(cfg))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether telemetry is enabled, and why: `source` is an env var name, "config", "argument" or "default"."""
+
+    enabled: bool
+    source: str
+    reason: str
+
+
+def telemetry_decision(
+    environ: Mapping[str, str] | None = None,
+    directory: Path | None = None,
+    argument: bool | None = None,
+) -> Decision:
+    """Resolve the opt-out, before anything else is done: environment kill switches first (they always win
+    when they disable), then the host app's argument, then `blindai-telemetry disable|enable`, then on."""
+    environ = os.environ if environ is None else environ
+    for name in (ev.BLINDAI_DISABLE_TELEMETRY, ev.DO_NOT_TRACK):
+        value = environ.get(name)
+        if ev.is_opt_out_value(value):
+            return Decision(False, name, f"{name}={value!r} is set")
+    if argument is False:
+        return Decision(False, "argument", "the host application passed enabled=False")
+    cfg = load_user_config(directory)
+    if cfg.enabled is False:
+        return Decision(False, "config", "disabled with `blindai-telemetry disable`")
+    if cfg.enabled is True:
+        return Decision(True, "config", "enabled with `blindai-telemetry enable`")
+    return Decision(True, "default", "enabled by default (see `blindai-telemetry catalogue`)")
+
+
+def ci_variable(environ: Mapping[str, str] | None = None) -> str | None:
+    """The name of the CI variable that is set, or None when not running in CI."""
+    environ = os.environ if environ is None else environ
+    for name in ev.CI_VARIABLES:
+        value = environ.get(name)
+        if value is not None and value.strip().lower() not in ("", "0", "false", "no", "off"):
+            return name
+    return None
+
+
+def get_or_create_install_id(directory: Path | None = None) -> tuple[str, bool]:
+    """This install's id and whether it is persisted. A new random UUID4 is saved on first use; when the
+    config directory is not writable (read-only containers) the id lives in memory for this process only."""
+    directory = directory or config_dir()
+    cfg = load_user_config(directory)
+    if cfg.install_id:
+        return cfg.install_id, True
+    cfg.install_id = str(uuid.uuid4())
+    return cfg.install_id, save_user_config(cfg, directory)
+
+
+def reset_install_id(directory: Path | None = None) -> tuple[str, str | None]:
+    """Make a new install id; the old one is remembered in `previous_install_ids` for `delete-my-data`.
+    Returns (new, old)."""
+    directory = directory or config_dir()
+    cfg = load_user_config(directory)
+    old = cfg.install_id
+    if old and old not in cfg.previous_install_ids:
+        cfg.previous_install_ids.append(old)
+    cfg.install_id = str(uuid.uuid4())
+    save_user_config(cfg, directory)
+    return cfg.install_id, old
+
+
+def read_state(directory: Path | None = None) -> dict[str, Any]:
+    return _read_json((directory or config_dir()) / STATE_FILE)
+
+
+def write_state(state: Mapping[str, Any], directory: Path | None = None) -> bool:
+    return _write_json_atomic((directory or config_dir()) / STATE_FILE, state)
+
+
+def append_sent_log(record: Mapping[str, Any], directory: Path | None = None) -> bool:
+    """Append one record to the transparency log: {"sent_at": ms, "transport": name, "endpoint": url,
+    "outcome": "ok"|"retry"|"drop"|"debug", "events": n, "payload": <the JSON object exactly as sent>}."""
+    path = (directory or config_dir()) / SENT_LOG
+    line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size + len(line) > SENT_LOG_MAX_BYTES:
+            os.replace(path, path.with_name(SENT_LOG + ".1"))
+        with path.open("a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError:
+        return False
+    return True
+
+
+def read_sent_log(directory: Path | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """The last `limit` records of the transparency log, oldest first."""
+    directory = directory or config_dir()
+    records: list[dict[str, Any]] = []
+    for path in (directory / (SENT_LOG + ".1"), directory / SENT_LOG):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                obj = json.loads(line)
+                if isinstance(obj, dict):
+                    records.append(obj)
+    return records[-limit:] if limit > 0 else records
