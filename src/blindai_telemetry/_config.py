@@ -2,7 +2,8 @@
 
 Files in the config directory (`BLINDAI_TELEMETRY_CONFIG_DIR`, else platformdirs' user config dir):
 - `config.json`  — {"enabled": bool (absent: never set), "install_id": str, "previous_install_ids": [str],
-                    "notice_shown_at": Unix ms}. Written by the SDK (install id, notice) and the CLI.
+                    "notice_shown_at": Unix ms, "hash_key": hex}. Written by the SDK and the CLI. `hash_key` is the
+                    install's secret key for hashing model names (never sent; a new id gets a new key).
 - `state.json`   — {"last_sent_at": Unix ms, "dropped_total": int}: what `status` reports. Written by the worker.
 - `sent.jsonl`   — the transparency log: one JSON object per batch that left the process (see `append_sent_log`),
                     rotated to `sent.jsonl.1` past `SENT_LOG_MAX_BYTES`. Read by `blindai-telemetry inspect`.
@@ -49,6 +50,7 @@ class UserConfig:
     install_id: str | None = None
     previous_install_ids: list[str] = field(default_factory=list)
     notice_shown_at: int | None = None
+    hash_key: str | None = None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -96,6 +98,7 @@ def load_user_config(directory: Path | None = None) -> UserConfig:
         install_id=_valid_uuid(data.get("install_id")),
         previous_install_ids=[p for p in (previous or []) if _valid_uuid(p)] if isinstance(previous, list) else [],
         notice_shown_at=notice if isinstance(notice, int) else None,
+        hash_key=data["hash_key"] if isinstance(data.get("hash_key"), str) else None,
     )
 
 
@@ -164,6 +167,7 @@ def reset_install_id(directory: Path | None = None) -> tuple[str, str | None]:
     if old and old not in cfg.previous_install_ids:
         cfg.previous_install_ids.append(old)
     cfg.install_id = str(uuid.uuid4())
+    cfg.hash_key = None  # a new identity must not be linkable to the old one through model-name hashes
     save_user_config(cfg, directory)
     return cfg.install_id, old
 
