@@ -1,7 +1,173 @@
-"""The query API (`GET /api/v1/...`) and the dashboard page, mounted by the collector app."""
+"""The query API (`GET /api/v1/...`) and the dashboard page, mounted by the collector app.
+
+Every panel of the page has its endpoint here, answering `{"panel", "title", "description", "filters",
+"columns", "rows"}` as JSON, or the same table as CSV with `?format=csv`. All of them are open on loopback and
+need the admin token beyond it (`require_viewer`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import io
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from blindai_telemetry.collector.auth import require_viewer
+from blindai_telemetry.dashboard import queries
+from blindai_telemetry.dashboard.filters import MAX_WINDOW_DAYS, NAME_PATTERN, Filters, Granularity, Mode
+from blindai_telemetry.dashboard.queries import PANELS, NoSQLError, PerformanceBy, Table
+from blindai_telemetry.stores.base import Store, StoreError
+
+STATIC_DIR = Path(__file__).parent / "static"
 
 router = APIRouter()
+_viewer = [Depends(require_viewer)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Admin token required (the collector listens beyond loopback)"},
+    422: {"description": "A query parameter is invalid"},
+    501: {"description": "The store has no SQL (in-memory store): only /api/v1/summary works"},
+    503: {"description": "The store is unavailable"},
+}
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def filters(
+    start: Annotated[date | None, Query(alias="from", description="First day (UTC), inclusive")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day (UTC), inclusive")] = None,
+    app: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only events of this app")] = None,
+    app_version: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this app version")] = None,
+    mode: Annotated[Mode | None, Query(description="Only events of servers in this mode")] = None,
+    include_ci: Annotated[bool, Query(description="Include events tagged as CI runs")] = False,
+    granularity: Annotated[Granularity, Query(description="Period of time series")] = "day",
+    window_days: Annotated[int, Query(ge=1, le=MAX_WINDOW_DAYS, description="Funnel window, in days")] = 7,
+) -> Filters:
+    """The filters every panel takes, from the query string (FastAPI answers 422 for malformed values)."""
+    try:
+        return Filters(start, end, app, app_version, mode, include_ci, granularity, window_days)
+    except ValueError as exc:  # the checks that span several parameters (from after to)
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+
+
+FiltersDep = Annotated[Filters, Depends(filters)]
+Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
+
+
+def seeded_count(store: Store) -> int:
+    """Events written by the demo as synthetic history (`source = 'seed'`), so the page can say so."""
+    if store.dialect is not None:
+        rows = store.fetch("SELECT count(*) AS n FROM events WHERE source = 'seed'")
+        return int(rows[0]["n"]) if rows else 0
+    # A store without SQL is the in-memory fake: small by construction, so reading its rows is cheap.
+    total = int(store.summary().get("events", 0))
+    return sum(1 for row in store.rows(limit=max(total, 1)) if row.get("source") == "seed")
+
+
+@router.get("/api/v1/summary", dependencies=_viewer, tags=["dashboard"], responses=_ERRORS,
+            summary="Totals over all stored data (CI included)")
+def summary(request: Request) -> dict[str, Any]:
+    """`{"events": N, "installs": M, "seeded": S, ...}` over all stored data, CI runs included (DESIGN.md).
+
+    `seeded` counts the synthetic history the demo writes, so the page can say the figures include it;
+    `retention_days` is the collector's retention period, which the page states; `panels` says whether the
+    store answers the panels' SQL (the in-memory store does not).
+    """
+    store = _store(request)
+    try:
+        out: dict[str, Any] = dict(store.summary())
+        out.setdefault("seeded", seeded_count(store))
+    except StoreError as exc:
+        raise HTTPException(status_code=503, detail=f"store unavailable: {exc}") from None
+    settings = getattr(request.app.state, "settings", None)
+    out["retention_days"] = getattr(settings, "retention_days", None)
+    out["panels"] = store.dialect is not None
+    return {k: queries.plain(v) for k, v in out.items()}
+
+
+@router.get("/api/v1/panels", dependencies=_viewer, tags=["dashboard"], summary="The panels and what they show")
+def panel_list() -> list[dict[str, str]]:
+    """Every panel's id, title, one-sentence description and endpoint."""
+    return [{"id": p.id, "title": p.title, "description": p.description, "endpoint": f"/api/v1/{p.id}"}
+            for p in PANELS.values()]
+
+
+@router.get("/api/v1/options", dependencies=_viewer, tags=["dashboard"], responses=_ERRORS,
+            summary="What the filters can choose from")
+def filter_options(request: Request) -> dict[str, Any]:
+    """Apps, versions and modes present in the store, and the first and last day of data."""
+    options: dict[str, Any] = _guarded(lambda: queries.options(_store(request)))
+    return options
+
+
+def _guarded(run: Any) -> Any:
+    try:
+        return run()
+    except NoSQLError as exc:
+        raise HTTPException(status_code=501, detail=str(exc)) from None
+    except StoreError as exc:
+        raise HTTPException(status_code=503, detail=f"store unavailable: {exc}") from None
+
+
+def _answer(panel_id: str, f: Filters, table: Table, fmt: str, **extra: Any) -> Response:
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(table.columns)
+        writer.writerows(table.rows)
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{panel_id}.csv"'})
+    panel = PANELS[panel_id]
+    return JSONResponse({"panel": panel.id, "title": panel.title, "description": panel.description,
+                         "filters": {**f.as_dict(), **extra}, "columns": table.columns, "rows": table.rows})
+
+
+def _route(panel_id: str) -> Any:
+    """A GET endpoint for a panel that takes only the common filters."""
+    panel = PANELS[panel_id]
+
+    def endpoint(request: Request, f: FiltersDep, format: Format = "json") -> Response:
+        table = _guarded(lambda: panel.query(_store(request), f))
+        return _answer(panel_id, f, table, format)
+
+    endpoint.__name__ = f"panel_{panel_id}"
+    endpoint.__doc__ = panel.description
+    router.add_api_route(f"/api/v1/{panel_id}", endpoint, methods=["GET"], dependencies=_viewer,
+                         tags=["dashboard"], summary=panel.title, responses=_ERRORS,
+                         response_description="`{panel, title, description, filters, columns, rows}`, or CSV")
+    return endpoint
+
+
+for _id in PANELS:
+    if _id != "performance":
+        _route(_id)
+
+
+@router.get("/api/v1/performance", dependencies=_viewer, tags=["dashboard"], responses=_ERRORS,
+            summary=PANELS["performance"].title)
+def panel_performance(request: Request, f: FiltersDep, format: Format = "json",
+                      by: Annotated[PerformanceBy, Query(description="Group by period, version or mode")] = "time",
+                      ) -> Response:
+    """p50 / p95 / p99 of duration_ms of successful uploads and runs, over time, by version or by mode."""
+    table = _guarded(lambda: queries.performance(_store(request), f, by))
+    return _answer("performance", f, table, format, by=by)
+
+
+# --- the page ------------------------------------------------------------------------------------------------
+
+
+@router.get("/", include_in_schema=False, dependencies=[])
+def page() -> FileResponse:
+    # The page itself holds no data: it is served without a token, and reads the token for the API calls.
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+
+# The page's script, styles and the bundled chart library: shipped with the package, never from a CDN.
+router.mount("/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")

@@ -1,0 +1,314 @@
+"""One query per dashboard panel, over any `Store` with SQL (DuckDB or ClickHouse), returning plain tables.
+
+Each function takes the store and the `Filters` and returns a `Table` (column names + rows of JSON-ready
+values). The page, the `/api/v1/...` endpoints, the CSV export and `blindai-telemetry report` all use these
+functions, so every place shows the same figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from blindai_telemetry.dashboard.filters import Dialect, Filters, where
+from blindai_telemetry.stores.base import Store
+
+#: A server is whatever reports a mode: the catalogue makes `mode` server-only, and old BlindAI servers
+#: report it too (sgx_mode), while clients never do.
+IS_SERVER = "mode IS NOT NULL"
+REQUESTS = "event IN ('model_uploaded', 'model_run')"
+PerformanceBy = Literal["time", "version", "mode"]
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class NoSQLError(Exception):
+    """The store has no SQL (the in-memory fake), so it cannot answer this panel."""
+
+
+def _dialect(store: Store) -> Dialect:
+    if store.dialect is None:
+        raise NoSQLError(f"{type(store).__name__} has no SQL: only /api/v1/summary works on it; "
+                         "use a DuckDB or ClickHouse store for the panels")
+    return Dialect(store.dialect)
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON carries it: dates as ISO text, NaN as null, Decimal as float, lists recursively."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def _fetch(store: Store, sql: str, columns: Sequence[str]) -> list[list[Any]]:
+    return [[plain(row[c]) for c in columns] for row in store.fetch(sql)]
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# --- panels -------------------------------------------------------------------------------------------------
+
+
+def active_installs(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    p = d.period(f.granularity)
+    # A client is an install that sends as a client, or one named by a server's event (client_install_id):
+    # clients of servers that report for them are counted too.
+    sql = f"""
+        WITH ids AS (
+            SELECT {p} AS period, {IS_SERVER} AS server, install_id AS id FROM events {where(f, d)}
+            UNION ALL
+            SELECT {p} AS period, false AS server, client_install_id AS id FROM events
+            {where(f, d, "client_install_id IS NOT NULL")}
+        )
+        SELECT period,
+               count(DISTINCT CASE WHEN server THEN id END) AS servers,
+               count(DISTINCT CASE WHEN NOT server THEN id END) AS clients
+        FROM ids GROUP BY period ORDER BY period"""
+    columns = ["period", "servers", "clients"]
+    return Table(columns, _fetch(store, sql, columns))
+
+
+def events_over_time(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    sql = f"""SELECT {d.period(f.granularity)} AS period, event, count(*) AS events FROM events {where(f, d)}
+              GROUP BY period, event ORDER BY period, event"""
+    columns = ["period", "event", "events"]
+    return Table(columns, _fetch(store, sql, columns))
+
+
+def modes(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    sql = f"""SELECT {d.period(f.granularity)} AS period, mode, count(DISTINCT install_id) AS servers
+              FROM events {where(f, d, IS_SERVER)} GROUP BY period, mode ORDER BY period, mode"""
+    rows = _fetch(store, sql, ["period", "mode", "servers"])
+    totals: dict[Any, int] = {}
+    for period, _, n in rows:
+        totals[period] = totals.get(period, 0) + n
+    # The share is of the servers seen in the period; a server that changed mode counts once per mode.
+    return Table(["period", "mode", "servers", "share"], [[*r, _share(r[2], totals[r[0]])] for r in rows])
+
+
+def versions(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    p = d.period(f.granularity)
+    sql = f"""
+        WITH v AS (
+            SELECT {p} AS period, CASE WHEN {IS_SERVER} THEN 'server' ELSE 'client' END AS kind,
+                   app_version AS version, install_id AS id
+            FROM events {where(f, d, "app_version IS NOT NULL")}
+            UNION ALL
+            SELECT {p} AS period, 'client' AS kind, client_app_version AS version, client_install_id AS id
+            FROM events {where(f, d, "client_app_version IS NOT NULL", "client_install_id IS NOT NULL")}
+        )
+        SELECT period, kind, version, count(DISTINCT id) AS installs FROM v
+        GROUP BY period, kind, version ORDER BY period, kind, version"""
+    columns = ["period", "kind", "version", "installs"]
+    return Table(columns, _fetch(store, sql, columns))
+
+
+_PLATFORM_DIMENSIONS = (
+    # kind, column, which id it counts
+    ("os", "os_name", "install_id"),
+    ("arch", "arch", "install_id"),
+    ("client_os", "client_os_name", "client_install_id"),
+    ("client_arch", "client_arch", "client_install_id"),
+    ("client_user_agent", "client_user_agent", "client_install_id"),
+)
+
+
+def platforms(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    parts = [
+        f"SELECT '{kind}' AS kind, {column} AS value, count(DISTINCT {ident}) AS installs FROM events "
+        f"{where(f, d, f'{column} IS NOT NULL', f'{ident} IS NOT NULL')} GROUP BY value"
+        for kind, column, ident in _PLATFORM_DIMENSIONS
+    ]
+    sql = " UNION ALL ".join(parts) + " ORDER BY kind, installs DESC, value"
+    columns = ["kind", "value", "installs"]
+    return Table(columns, _fetch(store, sql, columns))
+
+
+def performance(store: Store, f: Filters, by: PerformanceBy = "time") -> Table:
+    d = _dialect(store)
+    key = {"time": d.period(f.granularity), "version": "app_version", "mode": "mode"}[by]
+    # Failed requests are left out: a refused upload returns fast and would flatter the figures.
+    sql = f"""SELECT {key} AS key, event, count(*) AS requests, {d.quantiles('duration_ms')} AS q
+              FROM events {where(f, d, REQUESTS, "duration_ms IS NOT NULL", "coalesce(ok, true)")}
+              GROUP BY key, event ORDER BY key, event"""
+    rows = []
+    for row in store.fetch(sql):
+        q = plain(row["q"])
+        rows.append([plain(row["key"]), row["event"], int(row["requests"]), *(round(x, 3) for x in q)])
+    return Table([{"time": "period"}.get(by, by), "event", "requests", "p50_ms", "p95_ms", "p99_ms"], rows)
+
+
+def model_sizes(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    sql = f"""SELECT {d.log2_floor('model_size_bytes')} AS b, count(*) AS uploads FROM events
+              {where(f, d, "event = 'model_uploaded'", "model_size_bytes > 0")} GROUP BY b ORDER BY b"""
+    counts = {int(r["b"]): int(r["uploads"]) for r in store.fetch(sql)}
+    rows = []
+    if counts:
+        # Every power-of-two bucket between the smallest and largest, so empty ones show as gaps.
+        for b in range(min(counts), max(counts) + 1):
+            rows.append([2**b, 2 ** (b + 1), f"{_bytes(2**b)}–{_bytes(2 ** (b + 1))}", counts.get(b, 0)])
+    return Table(["from_bytes", "to_bytes", "label", "uploads"], rows)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024:
+            return f"{n} {unit}"
+        n //= 1024
+    return f"{n} PiB"
+
+
+#: Uptime buckets, in seconds (upper bounds, exclusive), and their labels.
+UPTIME_BUCKETS: tuple[tuple[float, str], ...] = (
+    (60, "< 1 min"), (600, "1–10 min"), (3600, "10–60 min"), (6 * 3600, "1–6 h"), (86400, "6–24 h"),
+    (7 * 86400, "1–7 days"), (math.inf, "≥ 7 days"),
+)
+
+
+def uptime(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    # One value per server process: the longest uptime it reported (its last event, usually server_stopped).
+    # Old BlindAI servers send no session id; their install id stands in.
+    cases = " ".join(f"WHEN up < {limit} THEN {i}" for i, (limit, _) in enumerate(UPTIME_BUCKETS[:-1]))
+    sql = f"""
+        WITH s AS (SELECT coalesce(session_id, install_id) AS sid, max(uptime_s) AS up FROM events
+                   {where(f, d, IS_SERVER, "uptime_s IS NOT NULL")} GROUP BY sid)
+        SELECT CASE {cases} ELSE {len(UPTIME_BUCKETS) - 1} END AS b, count(*) AS sessions FROM s GROUP BY b"""
+    counts = {int(r["b"]): int(r["sessions"]) for r in store.fetch(sql)}
+    return Table(["bucket", "sessions"], [[label, counts.get(i, 0)] for i, (_, label) in enumerate(UPTIME_BUCKETS)])
+
+
+def hardware(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    sql = " UNION ALL ".join(
+        f"SELECT '{kind}' AS kind, CAST({column} AS DOUBLE) AS value, count(DISTINCT install_id) AS installs "
+        f"FROM events {where(f, d, f'{column} IS NOT NULL')} GROUP BY value"
+        for kind, column in (("cpu_count", "cpu_count"), ("memory_gb", "memory_gb"))
+    ) + " ORDER BY kind, value"
+    rows = []
+    for r in store.fetch(sql):
+        value = float(r["value"])
+        rows.append([r["kind"], int(value) if value.is_integer() else value, int(r["installs"])])
+    return Table(["kind", "value", "installs"], rows)
+
+
+def funnel(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    w = f.window_days
+    # Each install's first start in the range opens its window; the upload must fall inside it, and the
+    # run after that upload and inside the same window.
+    sql = f"""
+        WITH e AS (SELECT install_id, event, time FROM events {where(f, d)}),
+        s AS (SELECT install_id, min(time) AS t0 FROM e WHERE event = 'server_started' GROUP BY install_id),
+        u AS (SELECT s.install_id AS install_id, min(e.time) AS t1, min(s.t0) AS t0 FROM s
+              JOIN e ON e.install_id = s.install_id
+              WHERE e.event = 'model_uploaded' AND e.time >= s.t0 AND e.time < s.t0 + INTERVAL {w} DAY
+              GROUP BY s.install_id),
+        r AS (SELECT DISTINCT u.install_id AS install_id FROM u JOIN e ON e.install_id = u.install_id
+              WHERE e.event = 'model_run' AND e.time >= u.t1 AND e.time < u.t0 + INTERVAL {w} DAY)
+        SELECT (SELECT count(*) FROM s) AS started, (SELECT count(*) FROM u) AS uploaded,
+               (SELECT count(*) FROM r) AS ran"""
+    row = store.fetch(sql)[0]
+    started, uploaded, ran = (int(row[k]) for k in ("started", "uploaded", "ran"))
+    return Table(["step", "installs", "share"], [
+        ["started", started, _share(started, started)],
+        ["uploaded", uploaded, _share(uploaded, started)],
+        ["ran", ran, _share(ran, started)],
+    ])
+
+
+def retention(store: Store, f: Filters) -> Table:
+    d = _dialect(store)
+    week = d.period("week")
+    # The cohort is the week an install is first seen in the range; week k counts the cohort's installs
+    # that sent anything k weeks later.
+    sql = f"""
+        WITH a AS (SELECT DISTINCT install_id, {week} AS wk FROM events {where(f, d)}),
+        c AS (SELECT install_id, min(wk) AS cohort FROM a GROUP BY install_id)
+        SELECT c.cohort AS cohort, {d.int_div(d.day_diff('c.cohort', 'a.wk'), 7)} AS week, count(*) AS installs
+        FROM c JOIN a ON a.install_id = c.install_id GROUP BY cohort, week ORDER BY cohort, week"""
+    rows = [[plain(r["cohort"]), int(r["week"]), int(r["installs"])] for r in store.fetch(sql)]
+    sizes = {cohort: n for cohort, week, n in rows if week == 0}
+    return Table(["cohort", "week", "installs", "share"],
+                 [[c, w, n, _share(n, sizes.get(c, 0))] for c, w, n in rows])
+
+
+def options(store: Store) -> dict[str, Any]:
+    """What the filters can choose from: apps, versions and modes seen, and the time span of the data."""
+    d = _dialect(store)
+    rows = store.fetch("SELECT DISTINCT app, app_version, mode FROM events "
+                       "WHERE app IS NOT NULL ORDER BY app, app_version")
+    span = store.fetch(f"SELECT {d.period('day', 'min(time)')} AS first, {d.period('day', 'max(time)')} AS last "
+                       "FROM events")
+    return {
+        "apps": sorted({r["app"] for r in rows}),
+        "app_versions": sorted({r["app_version"] for r in rows if r["app_version"]}),
+        "modes": sorted({r["mode"] for r in rows if r["mode"]}),
+        "first_day": plain(span[0]["first"]) if span else None,
+        "last_day": plain(span[0]["last"]) if span else None,
+    }
+
+
+@dataclass(frozen=True)
+class Panel:
+    id: str
+    title: str
+    #: One sentence saying what the panel shows (on the page and in the report).
+    description: str
+    query: Callable[[Store, Filters], Table]
+
+
+PANELS: dict[str, Panel] = {p.id: p for p in (
+    Panel("active_installs", "Active installs",
+          "Distinct installs that sent at least one event in each period, servers and clients counted apart.",
+          active_installs),
+    Panel("events", "Events over time", "How many events of each type arrived in each period.", events_over_time),
+    Panel("modes", "Servers by mode",
+          "Share of active servers running in hardware, simulation or DCsv3 mode in each period.", modes),
+    Panel("versions", "Version adoption",
+          "Distinct server and client installs on each version in each period.", versions),
+    Panel("platforms", "Platforms",
+          "Installs by operating system and CPU architecture, and clients by OS, architecture and user agent.",
+          platforms),
+    Panel("performance", "Request performance",
+          "p50 / p95 / p99 of duration_ms of successful model uploads and runs as measured in the wild.",
+          performance),
+    Panel("model_sizes", "Model sizes", "How many uploaded models fall in each power-of-two size range.",
+          model_sizes),
+    Panel("uptime", "Server uptime", "How long server processes ran (their longest reported uptime).", uptime),
+    Panel("hardware", "Hardware",
+          "Installs by CPU count and by memory (memory is rounded to a power of two by the SDK).", hardware),
+    Panel("funnel", "Funnel",
+          "Servers started in the range, and how many uploaded a model and then ran one within the window.",
+          funnel),
+    Panel("retention", "Weekly retention",
+          "For each weekly cohort of installs first seen in the range, how many still sent events k weeks later.",
+          retention),
+)}
