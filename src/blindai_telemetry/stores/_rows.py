@@ -1,0 +1,115 @@
+"""Checks and normalises rows before any store writes them, so every store accepts and refuses the same rows.
+
+A store's write is all or nothing: every row of a batch is checked here first, and one bad row refuses the
+whole batch with `ValueError` before anything reaches the database. A bad row is the caller's bug (the
+collector validates against the catalogue first), not a storage failure, so it is not a `StoreError` (which
+the collector turns into a 503 and a retry that would fail again).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS, Row, WriteResult
+
+_KNOWN = frozenset(COLUMN_NAMES)
+_REQUIRED = tuple(c.name for c in EVENT_COLUMNS if not c.nullable)
+
+#: Times a store accepts, in Unix ms: 1970-01-01 up to 2100-01-01. ClickHouse's DateTime64 stops at 2299 and
+#: cannot go below 1900; a real event is never outside this range, and one rule for every store keeps them equal.
+MIN_TIME_MS = 0
+MAX_TIME_MS = 4_102_444_800_000
+
+_INT_RANGE = {"INTEGER": (-(2**31), 2**31 - 1), "BIGINT": (-(2**63), 2**63 - 1)}
+
+
+def _check_value(column: str, kind: str, value: Any) -> Any:
+    """Return `value` if it fits `kind`; raise ValueError naming the column otherwise."""
+    if kind == "VARCHAR":
+        if not isinstance(value, str):
+            raise ValueError(f"column {column!r} must be a string, got {type(value).__name__}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates: no store can keep them as UTF-8
+            raise ValueError(f"column {column!r} is not valid Unicode text") from exc
+        return value
+    if kind == "BOOLEAN":
+        if not isinstance(value, bool):
+            raise ValueError(f"column {column!r} must be a bool, got {type(value).__name__}")
+        return value
+    if kind in ("INTEGER", "BIGINT", "TIMESTAMP"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"column {column!r} must be an int, got {type(value).__name__}")
+        low, high = _INT_RANGE.get(kind, (MIN_TIME_MS, MAX_TIME_MS))
+        if not low <= value <= high:
+            raise ValueError(f"column {column!r} is out of range: {value}")
+        return value
+    if kind == "DOUBLE":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"column {column!r} must be a number, got {type(value).__name__}")
+        value = float(value)
+        if not math.isfinite(value):  # JSON has no NaN; and NaN != NaN would break read-back equality
+            raise ValueError(f"column {column!r} must be finite")
+        return value
+    # JSON: the remaining catalogue properties, as an object
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"column {column!r} must be a dict with string keys")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"column {column!r} is not JSON-serialisable: {exc}") from exc
+    return json.loads(json.dumps(value))  # a deep copy with JSON's types, as a store hands it back
+
+
+_KINDS = tuple((c.name, c.type) for c in EVENT_COLUMNS)
+
+
+def normalise(row: Row) -> dict[str, Any]:
+    """Check one row and return it with every column present (missing ones None)."""
+    try:
+        unknown = row.keys() - _KNOWN
+    except AttributeError:
+        raise ValueError(f"a row must be a mapping, got {type(row).__name__}") from None
+    if unknown:
+        raise ValueError(f"unknown column(s): {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    for name, kind in _KINDS:
+        value = row.get(name)
+        out[name] = None if value is None else _check_value(name, kind, value)
+    for name in _REQUIRED:
+        if out[name] is None:
+            raise ValueError(f"column {name!r} is required")
+    return out
+
+
+def normalise_batch(rows: Sequence[Row]) -> tuple[list[dict[str, Any]], int]:
+    """Check every row, then drop repeats of an event_id within the batch (the first one wins).
+
+    Returns the unique rows and how many repeats were dropped. Raises ValueError on any bad row.
+    """
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        checked = normalise(row)
+        unique.setdefault(checked["event_id"], checked)
+    return list(unique.values()), len(rows) - len(unique)
+
+
+def result(inserted: int, total: int) -> WriteResult:
+    """The outcome of writing `total` rows of which `inserted` were new."""
+    return WriteResult(inserted=inserted, duplicates=total - inserted)
+
+
+def dump_properties(value: dict[str, Any] | None) -> str | None:
+    """`properties` as stored: compact JSON text with sorted keys, or NULL."""
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def load_properties(value: Any) -> dict[str, Any] | None:
+    """`properties` as read back from a store (JSON text, or already a dict)."""
+    if value is None or isinstance(value, dict):
+        return value
+    loaded = json.loads(value)
+    return loaded if isinstance(loaded, dict) else None

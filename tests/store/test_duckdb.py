@@ -1,0 +1,107 @@
+"""What only `DuckDBStore` promises: one owner per file, clear errors, the public table, concurrent reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from blindai_telemetry.stores import EVENT_COLUMNS, StoreError
+from blindai_telemetry.stores.duckdb import DuckDBStore
+
+from .conftest import make_row
+
+_HOLD_FILE = """
+import sys, duckdb
+conn = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_file_owned_by_another_process_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "owned.duckdb"
+    with subprocess.Popen([sys.executable, "-c", _HOLD_FILE, str(path)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            with pytest.raises(StoreError, match="owned by one process"):
+                DuckDBStore(path)
+        finally:
+            holder.stdin.close()  # the holder exits when its stdin closes
+            holder.wait(timeout=30)
+    DuckDBStore(path).close()  # free again once the owner exits
+
+
+def test_an_unwritable_path_raises_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError):
+        DuckDBStore(tmp_path / "no" / "such" / "dir" / "events.duckdb")
+
+
+def test_the_events_table_has_the_public_schema(tmp_path: Path) -> None:
+    """Users query `events` with plain SQL: exact columns in order, UTC TIMESTAMPs, JSON properties."""
+    path = tmp_path / "events.duckdb"
+    DuckDBStore(path).close()
+    with duckdb.connect(str(path), read_only=True) as conn:
+        described = conn.execute("DESCRIBE events").fetchall()
+    assert [(name, kind) for name, kind, *_ in described] == [(c.name, c.type) for c in EVENT_COLUMNS]
+    assert {name: null for name, _, null, *_ in described}["event_id"] == "NO"
+
+
+def test_time_is_stored_as_utc_timestamp(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "events.duckdb")
+    store.write([make_row(time=1_764_323_400_123)])
+    (got,) = store.fetch("SELECT strftime(time, '%Y-%m-%d %H:%M:%S.%g') AS t FROM events")
+    assert got["t"] == "2025-11-28 09:50:00.123"
+    store.close()
+
+
+def test_committed_rows_survive_without_close(tmp_path: Path) -> None:
+    """Durable on return: a process that dies after write() without close() loses nothing (WAL replay)."""
+    path = tmp_path / "events.duckdb"
+    script = (
+        "import sys, os\n"
+        "from blindai_telemetry.stores.duckdb import DuckDBStore\n"
+        "s = DuckDBStore(sys.argv[1])\n"
+        "s.write([{'event_id': 'e1', 'event': 'server_started', 'time': 1, 'received_at': 2, 'install_id': 'i'}])\n"
+        "os._exit(0)\n"  # no close, no checkpoint, no atexit
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
+    store = DuckDBStore(path)
+    assert [r["event_id"] for r in store.rows()] == ["e1"]
+    store.close()
+
+
+def test_reads_from_other_threads_while_the_writer_writes(tmp_path: Path) -> None:
+    """The collector writes from one thread while the dashboard and /api read from others."""
+    store = DuckDBStore(tmp_path / "events.duckdb")
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                count = store.summary()["events"]
+                assert count % 100 == 0  # a batch is visible whole or not at all
+                store.fetch("SELECT count(*) AS n FROM events WHERE event = ?", ["model_run"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        for _ in range(30):
+            store.write([make_row() for _ in range(100)])
+    finally:
+        done.set()
+        for t in readers:
+            t.join(timeout=30)
+    assert errors == []
+    assert store.summary()["events"] == 3_000
+    store.close()
