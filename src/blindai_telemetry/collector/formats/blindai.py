@@ -1,0 +1,389 @@
+"""The original BlindAI servers' wire format (`POST /blindai`; era A arrives on `/2/httpapi`), decoded into rows.
+
+The original Rust servers (2022-2023, RESEARCH.md §1) sent a bare JSON array of events, each
+`{"user_id", "event_type", "device_id", "time" (Unix seconds), "app_version", "user_properties",
+"event_properties": {"<Variant>": {...}}}`, in three eras:
+- A: the same events inside an Amplitude HTTP V2 body (`amplitude.py` hands them to `map_event`);
+- B: a bare array with `cloud_user_id` and `custom_agent_id`; `SendModel`/`RunModel` carry `sign`;
+- C: as B, without `sign`, and `RunModel` carries `model_hash` instead of `model_name`.
+
+Decisions (each one keeps a promise of DESIGN.md "What never leaves the process"):
+- `client_uid` (an unsalted sha256 of host name and user name, re-identifiable) and `client_platform_version`
+  (the kernel build string) are never kept; `cloud_user_id`, `custom_agent_id`, `sign` and `model_hash` are
+  dropped. Every dropped non-null field is counted.
+- `client_send_model` / `client_run_model` (2022-04..09) are dropped whole and counted: the server sent them
+  as copies of its own `send_model` / `run_model` for the same request, under the client's re-identifiable
+  uid as `user_id`, so keeping them would count each request twice and store that uid.
+- The install id is the server's `user_id`, kept as sent (DESIGN.md "Ids"); mock-mode servers sent `""`,
+  stored as `MOCK_INSTALL_ID` so that those servers still count as one install.
+- Model names: public architecture names pass; any other name becomes a keyed hash, per install, under a
+  collector-wide key (`ModelNames`), so that one install's models can be counted without revealing them.
+- `event_id` is a name-based UUID of the event's canonical JSON, so a replayed old batch deduplicates. Fields
+  that are never stored (the client uid, the kernel string, model names and hashes, the cloud ids) are left
+  out of that JSON, so that the id cannot be used to confirm a guess of any of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import re
+import secrets
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from blindai_telemetry import catalogue
+from blindai_telemetry.collector.formats import Decoded, FormatError
+from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS
+
+SOURCE = "blindai"
+APP = "blindai-server"
+#: Install id of servers in mock mode, which sent an empty `user_id`.
+MOCK_INSTALL_ID = "blindai-mock"
+
+#: Original event types and the catalogue events they became.
+EVENT_TYPES: dict[str, str] = {"started": "server_started", "send_model": "model_uploaded", "run_model": "model_run"}
+#: Copies of a server event sent under the client's uid (2022-04..09): dropped whole, see the module docstring.
+CLIENT_COPY_EVENT_TYPES = frozenset({"client_send_model", "client_run_model"})
+ORIGINAL_EVENT_TYPES = frozenset(EVENT_TYPES) | CLIENT_COPY_EVENT_TYPES
+#: The variant tag each event type's `event_properties` carries (serde's externally tagged enum).
+VARIANTS: dict[str, str] = {"started": "Started", "send_model": "SendModel", "run_model": "RunModel"}
+
+#: A `time` at or above this is milliseconds, whatever the format says: 10^11 seconds is in the year 5138.
+MS_THRESHOLD = 10**11
+#: The largest time a TIMESTAMP column holds comfortably (9999-12-31T23:59:59.999Z), in ms.
+MAX_TIME_MS = 253_402_300_799_999
+
+_NAMESPACE = uuid.UUID("6b1f4f0e-2d7c-5b8e-9c41-0a6f3e2d1b70")
+
+# Fields that are read, and fields that are dropped (counted when not null), at each level of an EVENT.
+_TOP_DROPPED = frozenset({"cloud_user_id", "custom_agent_id"})
+_USER_MAPPED: dict[str, str] = {
+    "client_platform_name": "client_os_name",
+    "client_platform_release": "client_os_release",
+    "client_platform_arch": "client_arch",
+    "client_user_agent": "client_user_agent",
+    "client_user_agent_version": "client_app_version",
+}
+_USER_NEVER_KEPT = frozenset({"client_uid", "client_platform_version"})
+_PROPS_DROPPED = frozenset({"sign", "model_hash"})
+# Left out of the event-id material: never stored, and guessable enough that a hash could confirm a guess.
+_ID_EXCLUDED_TOP = _TOP_DROPPED
+_ID_EXCLUDED_USER = _USER_NEVER_KEPT
+_ID_EXCLUDED_PROPS = frozenset({"model_name", "model_hash"})
+
+_OS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 ._-]{0,31}")
+_INT_BOUNDS = {"INTEGER": 2**31, "BIGINT": 2**63}
+_COLUMN_TYPES = {c.name: c.type for c in EVENT_COLUMNS}
+_COLUMNS = frozenset(COLUMN_NAMES)
+
+
+class EventError(ValueError):
+    """One event does not follow the format; `field` names the offending field (dotted path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# --- catalogue values, shared with amplitude.py -----------------------------------------------------------
+
+
+def catalogue_value(name: str, value: Any) -> Any:
+    """`value` as the catalogue field `name` stores it, or None when it has the wrong type or range.
+
+    Only the JSON type is checked here (so that a value always fits its column); choices, lengths and the
+    scrubber are the shared catalogue validation's job.
+    """
+    spec = catalogue.FIELDS.get(name)
+    if spec is None or value is None:
+        return None
+    if spec.type is bool:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):  # bool is an int in Python, never in the catalogue
+        return None
+    if spec.type is str:
+        return value if isinstance(value, str) else None
+    if spec.type is int:
+        bound = _INT_BOUNDS.get(_COLUMN_TYPES.get(name, "BIGINT"), 2**63)
+        return value if isinstance(value, int) and -bound <= value < bound else None
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def put(row: dict[str, Any], name: str, value: Any) -> None:
+    """Set a catalogue field on a row: in its column, or in `properties` when it has none."""
+    if name in _COLUMNS:
+        row[name] = value
+    else:
+        row.setdefault("properties", {})[name] = value
+
+
+def time_ms(value: Any, *, seconds: bool) -> int:
+    """An event's `time` as Unix ms; `seconds` says how the format reads it (a value ≥ 10^11 is ms anyway)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise EventError("time", "'time' must be a non-negative integer")
+    ms = value * 1000 if seconds and value < MS_THRESHOLD else value
+    if ms > MAX_TIME_MS:
+        raise EventError("time", "'time' is beyond the year 9999")
+    return ms
+
+
+def content_id(material: Any, occurrence: int = 0) -> str:
+    """A name-based UUID of `material`'s canonical JSON; `occurrence` tells identical events of a batch apart."""
+    try:
+        # ensure_ascii: a lone surrogate (valid in JSON) must not break the UTF-8 encoding uuid5 does.
+        canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise EventError("event", "the event cannot be encoded (nested too deeply?)") from exc
+    if occurrence:
+        canonical += f"#{occurrence}"
+    return str(uuid.uuid5(_NAMESPACE, canonical))
+
+
+def disambiguate(rows: Iterable[dict[str, Any]], material: Mapping[int, Any]) -> None:
+    """Give the 2nd, 3rd... identical event of one batch its own id; the batch replayed gets the same ids."""
+    seen: Counter[str] = Counter()
+    for index, row in enumerate(rows):
+        if index not in material:
+            continue
+        base = row["event_id"]
+        if seen[base]:
+            row["event_id"] = content_id(material[index], seen[base])
+        seen[base] += 1
+
+
+# --- model names ----------------------------------------------------------------------------------------
+
+#: Well-known public architectures, whose names reveal nothing about who uses them (compared lower-cased).
+PUBLIC_MODEL_NAMES = frozenset({
+    "alexnet", "bert", "bert-base-uncased", "distilbert", "distilbert-base-uncased", "efficientnet",
+    "gpt2", "inception", "mobilenet", "mobilenetv2", "resnet", "resnet18", "resnet34", "resnet50",
+    "resnet101", "resnet152", "squeezenet", "vgg16", "vgg19", "whisper", "yolov5", "covidnet",
+})
+
+
+class ModelNames:
+    """Applies the model-name policy to names from old servers, which sent them raw.
+
+    A public architecture name passes (lower-cased); any other name becomes `h:` and 16 hex digits of an
+    HMAC keyed by the collector-wide key and the install id: one install's models can be counted, names stay
+    unrevealed, and the same name on two installs cannot be linked. Without a key, a random one is made per
+    process (hashes then change when the collector restarts; pass a stable key to keep them).
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key if key else secrets.token_bytes(32)
+
+    def __call__(self, install_id: str, name: str) -> str:
+        normalized = name.strip().lower()
+        if normalized in PUBLIC_MODEL_NAMES:
+            return normalized
+        install_key = hmac.new(self._key, install_id.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        digest = hmac.new(install_key, name.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return "h:" + digest[:16]
+
+
+_DEFAULT_MODEL_NAMES = ModelNames()
+
+
+# --- one event ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mapped:
+    """One decoded event: its row (None when the event is dropped whole) and the fields it dropped."""
+
+    row: dict[str, Any] | None
+    dropped_fields: int = 0
+    #: What the event id was computed from (None when the id came from elsewhere).
+    id_material: Any = None
+
+
+def _optional(obj: Mapping[str, Any], field: str, kind: type | tuple[type, ...], path: str) -> Any:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise EventError(path, f"'{path}' has the wrong type")
+    if not isinstance(value, kind):
+        raise EventError(path, f"'{path}' has the wrong type")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EventError(path, f"'{path}' must be a finite number")
+    return value
+
+
+def _mode(user_properties: Mapping[str, Any], device_id: str | None) -> str | None:
+    dcsv3 = _optional(user_properties, "azure_dcsv3_patch_enabled", bool, "user_properties.azure_dcsv3_patch_enabled")
+    if dcsv3:
+        return "dcsv3"
+    sgx_mode = _optional(user_properties, "sgx_mode", str, "user_properties.sgx_mode")
+    if sgx_mode in ("HW", "SW"):
+        return "hardware" if sgx_mode == "HW" else "simulation"
+    # Servers whose user_properties lack sgx_mode still name the mode in their platform string.
+    platform = (device_id or "").upper()
+    if "SGX HW" in platform:
+        return "hardware"
+    if platform.endswith(("SGX SW", "- SW")) or platform == "SW":
+        return "simulation"
+    return None
+
+
+def _variant(event_type: str, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    props = obj.get("event_properties")
+    if props is None:
+        return {}
+    expected = VARIANTS[event_type]
+    if not isinstance(props, dict) or list(props) != [expected]:
+        raise EventError("event_properties", f"'event_properties' must be {{\"{expected}\": {{...}}}}")
+    inner = props[expected]
+    if inner is None:
+        return {}
+    if not isinstance(inner, dict):
+        raise EventError(f"event_properties.{expected}", f"'event_properties.{expected}' must be an object")
+    return inner
+
+
+def _id_material(obj: Mapping[str, Any]) -> dict[str, Any]:
+    material = {k: v for k, v in obj.items() if k not in _ID_EXCLUDED_TOP}
+    user = obj.get("user_properties")
+    if isinstance(user, dict):
+        material["user_properties"] = {k: v for k, v in user.items() if k not in _ID_EXCLUDED_USER}
+    props = obj.get("event_properties")
+    if isinstance(props, dict):
+        material["event_properties"] = {
+            tag: {k: v for k, v in inner.items() if k not in _ID_EXCLUDED_PROPS} if isinstance(inner, dict) else inner
+            for tag, inner in props.items()
+        }
+    return material
+
+
+def _count_present(mapping: Mapping[str, Any], names: Iterable[str]) -> int:
+    return sum(1 for name in names if mapping.get(name) is not None)
+
+
+def map_event(obj: Any, *, model_names: ModelNames | None = None) -> Mapped:
+    """Decode one original EVENT into a row of the `events` table; raise `EventError` when it is malformed."""
+    if not isinstance(obj, dict):
+        raise EventError("event", "each event must be a JSON object")
+    event_type = obj.get("event_type")
+    if not isinstance(event_type, str):
+        raise EventError("event_type", "'event_type' must be a string")
+    if event_type not in EVENT_TYPES:
+        return Mapped(row=None)  # client copies and unknown types: dropped whole, counted by the caller
+    user_id = obj.get("user_id")
+    if not isinstance(user_id, str):
+        raise EventError("user_id", "'user_id' must be a string (the server's uid, empty in mock mode)")
+    install_id = user_id or MOCK_INSTALL_ID
+    event = EVENT_TYPES[event_type]
+    row: dict[str, Any] = {
+        "event": event, "install_id": install_id, "app": APP, "source": SOURCE,
+        "time": time_ms(obj.get("time"), seconds=True),
+    }
+    device_id = _optional(obj, "device_id", str, "device_id")
+    app_version = _optional(obj, "app_version", str, "app_version")
+    if app_version:
+        row["app_version"] = app_version
+    if device_id and (os_name := _OS_NAME.fullmatch(device_id.split(" - ", 1)[0].strip())):
+        row["os_name"] = os_name.group(0)
+    dropped = _count_present(obj, _TOP_DROPPED)
+    dropped += sum(1 for k, v in obj.items() if v is not None and k not in _KNOWN_TOP)
+
+    user = obj.get("user_properties")
+    if user is None:
+        user = {}
+    if not isinstance(user, dict):
+        raise EventError("user_properties", "'user_properties' must be an object")
+    if (mode := _mode(user, device_id)) is not None:
+        row["mode"] = mode
+    uptime = _optional(user, "uptime", (int, float), "user_properties.uptime")
+    if uptime is not None:
+        if uptime < 0:
+            raise EventError("user_properties.uptime", "'uptime' must not be negative")
+        if (value := catalogue_value("uptime_s", uptime)) is not None:
+            row["uptime_s"] = value
+    allowed = catalogue.allowed_properties(event)
+    for source_name, target in _USER_MAPPED.items():
+        value = _optional(user, source_name, str, f"user_properties.{source_name}")
+        if value is None:
+            continue
+        if target in allowed:
+            put(row, target, value)
+        else:
+            dropped += 1  # client facts on `started`: no client caused it
+    dropped += _count_present(user, _USER_NEVER_KEPT)
+    dropped += sum(1 for k, v in user.items() if v is not None and k not in _KNOWN_USER)
+
+    props = _variant(event_type, obj)
+    tag = VARIANTS[event_type]
+    name = _optional(props, "model_name", str, f"event_properties.{tag}.model_name")
+    if name is not None and "model_name" in allowed:
+        put(row, "model_name", (model_names or _DEFAULT_MODEL_NAMES)(install_id, name))
+    size = _optional(props, "model_size", int, f"event_properties.{tag}.model_size")
+    if size is not None:
+        if (value := catalogue_value("model_size_bytes", size)) is None or value < 0:
+            raise EventError(f"event_properties.{tag}.model_size", "'model_size' must be a non-negative integer")
+        put(row, "model_size_bytes", value)
+    taken = _optional(props, "time_taken", (int, float), f"event_properties.{tag}.time_taken")
+    if taken is not None:
+        if taken < 0:
+            raise EventError(f"event_properties.{tag}.time_taken", "'time_taken' must not be negative")
+        put(row, "duration_ms", float(taken) * 1000.0)  # seconds on the wire
+    dropped += _count_present(props, _PROPS_DROPPED)
+    dropped += sum(1 for k, v in props.items() if v is not None and k not in _KNOWN_PROPS)
+
+    material = _id_material(obj)
+    row["event_id"] = content_id(material)
+    return Mapped(row=row, dropped_fields=dropped, id_material=material)
+
+
+_KNOWN_TOP = frozenset({"user_id", "event_type", "device_id", "time", "app_version", "user_properties",
+                        "event_properties", *_TOP_DROPPED})
+_KNOWN_USER = frozenset({"sgx_mode", "uptime", "azure_dcsv3_patch_enabled", *_USER_MAPPED, *_USER_NEVER_KEPT})
+_KNOWN_PROPS = frozenset({"model_name", "model_size", "time_taken", *_PROPS_DROPPED})
+
+
+def decode_event(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """One original EVENT as a row, or None when the event is dropped whole; raises `EventError` if malformed."""
+    return map_event(obj).row
+
+
+# --- the bare array -------------------------------------------------------------------------------------
+
+
+def decode(payload: Any, *, model_name_key: bytes | None = None) -> Decoded:
+    """Decode the body of `POST /blindai`: a bare JSON array of original events (eras B and C).
+
+    Raises `FormatError` (400) naming the first malformed event's index and field; nothing is decoded then.
+    """
+    if not isinstance(payload, list):
+        raise FormatError("the body must be a JSON array of events",
+                          body={"error": "the body must be a JSON array of events", "detail": {"field": "body"}})
+    model_names = ModelNames(model_name_key) if model_name_key else _DEFAULT_MODEL_NAMES
+    decoded = Decoded()
+    material: dict[int, Any] = {}
+    for index, obj in enumerate(payload):
+        try:
+            mapped = map_event(obj, model_names=model_names)
+        except EventError as exc:
+            message = f"event {index}: {exc}"
+            detail = {"index": index, "field": exc.field}
+            raise FormatError(message, body={"error": message, "detail": detail}) from None
+        decoded.dropped_fields += mapped.dropped_fields
+        if mapped.row is None:
+            decoded.dropped_events += 1
+            continue
+        material[len(decoded.rows)] = mapped.id_material
+        decoded.rows.append(mapped.row)
+    disambiguate(decoded.rows, material)
+    return decoded
