@@ -1,0 +1,193 @@
+"""The dashboard page in headless Chromium over a live collector seeded with a known fleet.
+
+Checks that charts and tables show the seeded numbers, that filters change them, that the page loads
+nothing from outside 127.0.0.1, and that it works with the admin token when the collector needs one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from blindai_telemetry.collector.settings import CollectorSettings
+from blindai_telemetry.stores.base import Store
+
+from . import dataset
+from .conftest import LiveServer, build_app, open_duckdb
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[2]
+#: Each run saves its screenshot under test-artifacts/ (ignored by git); with BLINDAI_UPDATE_SCREENSHOTS=1 it
+#: also replaces the committed docs/screenshots/dashboard.png that the README shows.
+SCREENSHOT_DIRS = [ROOT / "test-artifacts"] + ([ROOT / "docs" / "screenshots"]
+                                                if os.environ.get("BLINDAI_UPDATE_SCREENSHOTS") == "1" else [])
+TOKEN = "dashboard-test-token"
+
+if not shutil.which(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, Any]]:
+    # Relative to today, so that the page's default range (last 90 days) holds the whole fleet.
+    today = datetime.now(timezone.utc).date()
+    return dataset.fleet(today - timedelta(days=26), days=27, servers=14, clients=9, seed=11)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, Any]]) -> Iterator[Store]:
+    s = open_duckdb(tmp_path_factory.mktemp("browser") / "events.duckdb")
+    s.write(rows)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def server(store: Store) -> Iterator[LiveServer]:
+    live = LiveServer(build_app(store, CollectorSettings(retention_days=180)))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.requested = []  # every URL the page asks for
+    pg.on("request", lambda request: pg.requested.append(request.url))
+    pg.errors = []
+    pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
+    pg.on("console", lambda msg: pg.errors.append(msg.text) if msg.type == "error" else None)
+    yield pg
+    context.close()
+
+
+def _wait_loads(page: Any, n: int) -> None:
+    """Wait until the page has finished loading its panels `n` times (first load, then once per change).
+
+    A selector, not wait_for_function: the page's Content-Security-Policy forbids the eval that needs."""
+    page.wait_for_selector(f'body[data-loads="{n}"]', state="attached", timeout=20_000)
+
+
+def _series(page: Any, panel: str) -> dict[str, list[Any]]:
+    """The data a chart draws, read from the Chart.js object: {dataset label: values}, plus "labels"."""
+    return page.evaluate(f"""() => {{
+        const c = window.dashboard.charts["{panel}"];
+        const out = {{labels: c.data.labels}};
+        for (const d of c.data.datasets) out[d.label] = d.data;
+        return out;
+    }}""")
+
+
+def _table(page: Any, panel: str) -> list[list[str]]:
+    return page.eval_on_selector_all(f"#panel-{panel} .table tbody tr",
+                                     "trs => trs.map(tr => [...tr.cells].map(td => td.textContent))")
+
+
+def test_charts_show_the_seeded_numbers_and_the_page_loads_nothing_external(
+        page: Any, server: LiveServer, rows: list[dict[str, Any]]) -> None:
+    page.goto(server.url + "/")
+    _wait_loads(page, 1)
+    assert page.text_content("#total-events") == f"{len(rows):,}"
+    assert page.text_content("#total-installs") == f"{len({r['install_id'] for r in rows}):,}"
+    assert page.text_content("#retention") == "180 days"
+    seeded = sum(1 for r in rows if r["source"] == "seed")
+    assert f"include {seeded:,} seeded events" in page.text_content("#seeded-notice")
+
+    visible = dataset.visible(rows)
+    daily = dataset.daily_installs(visible)
+    installs = _series(page, "active_installs")
+    assert installs["labels"] == list(daily)
+    assert installs["servers"] == [s for s, _ in daily.values()]
+    assert installs["clients"] == [c for _, c in daily.values()]
+
+    events = _series(page, "events")
+    counts = dataset.event_counts(visible)
+    for event in {e for _, e in counts}:
+        assert events[event] == [counts.get((day, event), 0) for day in events["labels"]]
+
+    # The funnel's table view (shown on demand) holds the same numbers as its chart.
+    page.click("#panel-funnel .toggle-table")
+    funnel = _table(page, "funnel")
+    assert [row[0] for row in funnel] == ["started", "uploaded", "ran"]
+    assert [int(row[1]) for row in funnel] == _series(page, "funnel")["installs"]
+    assert int(funnel[0][1]) == len({r["install_id"] for r in visible if r["event"] == "server_started"})
+
+    for directory in SCREENSHOT_DIRS:
+        directory.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(directory / "dashboard.png"), full_page=True)
+    outside = [u for u in page.requested if urlsplit(u).hostname != "127.0.0.1" and not u.startswith("blob:")]
+    assert outside == []
+    assert len(page.requested) > 10  # the page, its assets and one call per panel were all observed
+    assert page.errors == []
+
+
+def test_filters_change_the_charts(page: Any, server: LiveServer, rows: list[dict[str, Any]]) -> None:
+    page.goto(server.url + "/")
+    _wait_loads(page, 1)
+    total = sum(sum(v) for k, v in _series(page, "events").items() if k != "labels")
+    assert total == len(dataset.visible(rows))
+
+    page.select_option("select[name=mode]", "dcsv3")
+    _wait_loads(page, 2)
+    dcsv3 = _series(page, "events")
+    assert sum(sum(v) for k, v in dcsv3.items() if k != "labels") == len(dataset.visible(rows, mode="dcsv3"))
+    assert [ds for ds in _series(page, "modes") if ds != "labels"] == ["dcsv3"]
+
+    page.select_option("select[name=mode]", "")
+    page.check("input[name=include_ci]")
+    _wait_loads(page, 4)
+    with_ci = _series(page, "events")
+    assert sum(sum(v) for k, v in with_ci.items() if k != "labels") == len(rows)
+
+    page.select_option("select[name=granularity]", "month")
+    _wait_loads(page, 5)
+    months = {dataset.day_of(r["time"]).replace(day=1).isoformat() for r in rows}
+    assert _series(page, "active_installs")["labels"] == sorted(months)
+    assert page.errors == []
+
+
+def test_the_page_sends_the_admin_token_when_the_collector_needs_one(
+        browser: Any, store: Store, rows: list[dict[str, Any]]) -> None:
+    # Settings as for a collector listening beyond loopback (the test still binds 127.0.0.1).
+    live = LiveServer(build_app(store, CollectorSettings(host="0.0.0.0", admin_token=TOKEN)))
+    context = browser.new_context()
+    try:
+        pg = context.new_page()
+        auth: list[str | None] = []
+        pg.on("request", lambda r: auth.append(r.headers.get("authorization")) if "/api/v1/" in r.url else None)
+        pg.goto(live.url + f"/#token={TOKEN}")
+        _wait_loads(pg, 1)
+        assert pg.text_content("#total-events") == f"{len(rows):,}"
+        assert auth and set(auth) == {f"Bearer {TOKEN}"}
+        assert "token" not in pg.url  # taken out of the address bar once kept for the tab
+
+        # A new tab without the token is asked for it once, then works.
+        fresh = context.new_page()
+        fresh.on("dialog", lambda dialog: dialog.accept(TOKEN))
+        fresh.goto(live.url + "/")
+        _wait_loads(fresh, 1)
+        assert fresh.text_content("#total-installs") == f"{len({r['install_id'] for r in rows}):,}"
+    finally:
+        context.close()
+        live.stop()
