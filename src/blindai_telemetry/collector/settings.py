@@ -25,6 +25,11 @@ class CollectorSettings:
     #: Forward accepted events to Amplitude's HTTP V2 API when set (issue 7).
     forward_amplitude_key: str | None = None
     forward_amplitude_url: str = "https://api2.amplitude.com"
+    #: The project's secret key, for deletions through Amplitude's User Privacy API (Basic auth).
+    forward_amplitude_secret_key: str | None = None
+    forward_amplitude_privacy_url: str = "https://amplitude.com"
+    #: The forwarder's durable outbox (SQLite); defaults to a file beside the DuckDB store.
+    forward_outbox: str | None = None
 
     @property
     def loopback_only(self) -> bool:
