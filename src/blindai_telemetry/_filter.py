@@ -1,0 +1,216 @@
+"""The privacy filter: small processors, run on the worker, that decide what of an event may leave the process.
+
+Each processor takes the event name and its properties and returns the properties it lets through, counting
+what it drops (like structlog's processor chain). The catalogue is the only allow-list; strings are scrubbed
+as a second line of defence; model names follow the `raw | hashed | omitted` policy.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import hmac
+import math
+import re
+import socket
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from blindai_telemetry import catalogue
+
+REDACTED = "<redacted>"
+MODEL_NAME_POLICIES = ("raw", "hashed", "omitted")
+
+#: Public architectures whose names say nothing about who runs them: they pass as they are under `hashed`.
+#: Compared after `normalise_model_name` (lower case, `_`/space → `-`, no `.onnx` suffix).
+PUBLIC_MODEL_NAMES = frozenset({
+    "resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide-resnet50",
+    "bert", "bert-base-uncased", "bert-base-cased", "bert-large-uncased", "bert-large-cased",
+    "distilbert", "distilbert-base-uncased", "roberta", "roberta-base", "albert", "albert-base-v2",
+    "gpt2", "gpt2-medium", "gpt2-large", "distilgpt2", "t5-small", "t5-base", "bart", "bart-base",
+    "mobilenet", "mobilenetv2", "mobilenetv3", "mobilenet-v2", "mobilenet-v3", "squeezenet", "shufflenet",
+    "efficientnet", "efficientnet-b0", "efficientnet-lite4", "vgg16", "vgg19", "alexnet", "googlenet",
+    "inception-v3", "densenet121", "vit", "vit-base", "convnext", "regnet",
+    "yolov3", "yolov4", "yolov5", "yolov8", "tiny-yolov2", "ssd", "faster-rcnn", "mask-rcnn", "retinanet",
+    "unet", "whisper", "whisper-tiny", "whisper-base", "whisper-small", "wav2vec2", "covidnet", "clip",
+    "mnist", "lenet", "linear-regression", "logistic-regression",
+})
+
+Drops = Counter[str]
+Processor = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+# --- scrubber -------------------------------------------------------------------------------------------
+# Whole whitespace-delimited tokens holding '@' (e-mail), '/' or '\' (URL, posix or windows path, UNC)
+# go: no legitimate catalogue value contains them, and partial redaction would leave pieces behind.
+_TOKEN_WITH_SEPARATOR = re.compile(r"\S*[@/\\]\S*")
+_MAC = re.compile(r"\b[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5}\b", re.IGNORECASE)
+# Any run of hex digits, dots and colons with two colons or more is an IPv6 address (or close enough to
+# one, like a MAC address or a time of day): redacted without trying to validate it.
+_COLON_RUN = re.compile(r"[0-9a-f.:]*:[0-9a-f.]*:[0-9a-f.:]*", re.IGNORECASE)
+_IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+# A dotted name ending in a letters-only (or punycode) top-level label: "db1.corp.example.com", "a.io".
+# Versions ("5.15.0-1034-azure", "3.11.7") end in digits and pass.
+_HOST_NAME = re.compile(
+    r"(?:[a-z0-9_-]{1,63}\.)+(?:xn--[a-z0-9-]{1,59}|[a-z]{2,63})(?![a-z0-9-])", re.IGNORECASE
+)
+_SCRUBBERS = (_TOKEN_WITH_SEPARATOR, _MAC, _COLON_RUN, _IPV4, _HOST_NAME)
+
+
+class Scrubber:
+    """Replaces what looks like an address, a name or a path with `<redacted>`, and caps the length.
+
+    The local host name and user name are computed once (on the worker, never on the caller's thread);
+    a value equal to either is refused outright, and the host name is redacted wherever it appears.
+    """
+
+    def __init__(self, host_name: str | None = None, user_name: str | None = None) -> None:
+        self.host_name = (host_name if host_name is not None else _local_host_name()).lower()
+        self.user_name = (user_name if user_name is not None else _local_user_name()).lower()
+
+    def is_identity(self, value: str) -> bool:
+        folded = value.strip().lower()
+        return bool(folded) and folded in (self.host_name, self.user_name)
+
+    def __call__(self, value: str) -> str:
+        for pattern in _SCRUBBERS:
+            value = pattern.sub(REDACTED, value)
+        # The short host name ("gpu-box-7") has no dot for the patterns above to catch; 4+ characters so a
+        # one-letter host name cannot redact every word.
+        if len(self.host_name) >= 4 and self.host_name in value.lower():
+            value = re.sub(re.escape(self.host_name), REDACTED, value, flags=re.IGNORECASE)
+        return value[: catalogue.MAX_STRING_LENGTH]
+
+
+def _local_host_name() -> str:
+    try:
+        return socket.gethostname().split(".")[0]
+    except OSError:
+        return ""
+
+
+def _local_user_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - getuser raises OSError, KeyError or ImportError depending on platform and version
+        return ""
+
+
+# --- model names ----------------------------------------------------------------------------------------
+def normalise_model_name(name: str) -> str:
+    folded = re.sub(r"[\s_]+", "-", name.strip().lower())
+    return folded.removesuffix(".onnx")
+
+
+def hash_model_name(key: str, name: str) -> str:
+    """A keyed hash: one install's models can be counted, but not read nor linked to another install's."""
+    digest = hmac.new(key.encode("utf-8"), name.encode("utf-8"), hashlib.sha256).hexdigest()
+    return "h:" + digest[:16]
+
+
+# --- identifiers checked against a pattern (catalogue Field.scrub is False) ---------------------------------
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SHORT_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}")
+_PATTERNS: dict[str, re.Pattern[str]] = {
+    "client_install_id": _UUID,
+    "client_app_version": _SHORT_WORD,
+    "client_os_name": _SHORT_WORD,
+    "client_os_release": _SHORT_WORD,
+    "client_arch": _SHORT_WORD,
+    "client_user_agent": _SHORT_WORD,
+}
+
+
+class PrivacyFilter:
+    """The processor chain: known event → allowed properties → types and choices → model name → scrub."""
+
+    def __init__(self, drops: Drops, model_names: str = "hashed", hash_key: str = "",
+                 scrubber: Scrubber | None = None) -> None:
+        if model_names not in MODEL_NAME_POLICIES:
+            raise ValueError(f"model_names must be one of {MODEL_NAME_POLICIES}, not {model_names!r}")
+        self.drops = drops
+        self.model_names = model_names
+        self.hash_key = hash_key
+        self.scrubber = scrubber or Scrubber()
+        self.processors: tuple[Processor, ...] = (
+            self.allowed_properties, self.typed_values, self.model_name_policy, self.scrub_strings,
+        )
+
+    def __call__(self, event: object, properties: Mapping[str, Any], client: object = None) -> dict[str, Any] | None:
+        """The properties of `event` that may leave the process, or None when the whole event is dropped."""
+        if not isinstance(event, str) or event not in catalogue.EVENTS:
+            self.drops["unknown_event"] += 1
+            return None
+        props = dict(properties)
+        if client is not None:
+            props.update(client_properties(client))
+        for processor in self.processors:
+            props = processor(event, props)
+        return props
+
+    def allowed_properties(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
+        allowed = catalogue.allowed_properties(event)
+        kept = {k: v for k, v in props.items() if k in allowed}
+        if len(kept) != len(props):
+            self.drops["unknown_property"] += len(props) - len(kept)
+        return kept
+
+    def typed_values(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
+        kept: dict[str, Any] = {}
+        for name, value in props.items():
+            checked = self._check(catalogue.FIELDS[name], value)
+            if checked is None:
+                if value is not None:  # None means "not known": nothing to send, nothing lost
+                    self.drops["invalid_value"] += 1
+            else:
+                kept[name] = checked
+        return kept
+
+    def _check(self, spec: catalogue.Field, value: object) -> object:
+        if spec.type is bool:
+            return value if isinstance(value, bool) else None
+        if isinstance(value, bool):  # bool is an int subclass, but True is not a size or a duration
+            return None
+        if spec.type is int:
+            return value if isinstance(value, int) and abs(value) < 2**63 else None
+        if spec.type is float:
+            if isinstance(value, int) and abs(value) < 2**63:
+                return float(value)
+            return value if isinstance(value, float) and math.isfinite(value) else None
+        if not isinstance(value, str) or self.scrubber.is_identity(value):
+            return None
+        if spec.choices is not None:
+            return value if value in spec.choices else None
+        pattern = _PATTERNS.get(spec.name)
+        if pattern is not None and not pattern.fullmatch(value):
+            return None
+        return value
+
+    def model_name_policy(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
+        name = props.get("model_name")
+        if name is None:
+            return props
+        if self.model_names == "omitted":
+            del props["model_name"]
+        elif self.model_names == "raw":
+            props["model_name"] = self.scrubber(name)
+        elif normalise_model_name(name) in PUBLIC_MODEL_NAMES:
+            props["model_name"] = normalise_model_name(name)
+        else:
+            props["model_name"] = hash_model_name(self.hash_key, name)
+        return props
+
+    def scrub_strings(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
+        for name, value in props.items():
+            if isinstance(value, str) and name != "model_name":  # model_name was handled by its policy
+                props[name] = self.scrubber(value)
+        return props
+
+
+def client_properties(client: object) -> dict[str, Any]:
+    """`track(..., client=info)`: a ClientInfo or a plain dict becomes `client_*` properties."""
+    to_dict = getattr(client, "to_dict", None)
+    data = to_dict() if callable(to_dict) else client
+    if not isinstance(data, Mapping):
+        return {}
+    return {f"client_{k}": v for k, v in data.items() if isinstance(k, str)}

@@ -1,0 +1,256 @@
+"""`Telemetry`, the object a host app holds: settings resolved once, then `track()` on the hot path.
+
+The opt-out is decided before anything else: a disabled `Telemetry(...)` is a `_DisabledTelemetry`, a real
+no-op that starts no thread, opens no socket and writes no file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import time
+import urllib.parse
+import uuid
+import weakref
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from blindai_telemetry import _config, _context
+from blindai_telemetry import environment_variables as ev
+from blindai_telemetry._context import ClientInfo
+from blindai_telemetry._filter import PrivacyFilter, Scrubber
+from blindai_telemetry._notice import show_notice_once
+from blindai_telemetry._spool import Spool
+from blindai_telemetry._transport import DebugTransport, Transport
+from blindai_telemetry._worker import Pipeline, logger
+
+DEFAULT_FLUSH_INTERVAL = 2.0  # the original's interval
+
+
+def _env_flush_interval(environ: Mapping[str, str]) -> float | None:
+    raw = environ.get(ev.BLINDAI_TELEMETRY_FLUSH_INTERVAL)
+    try:
+        value = float(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and 0.0 < value < 86_400 else None
+
+
+def _hash_key(directory: Path) -> str:
+    """The install's secret for hashing model names; made on first use, in memory when it cannot be saved."""
+    cfg = _config.load_user_config(directory)
+    if cfg.hash_key:
+        return cfg.hash_key
+    cfg.hash_key = secrets.token_hex(32)
+    _config.save_user_config(cfg, directory)
+    return cfg.hash_key
+
+
+class Telemetry:
+    """Anonymous usage telemetry for one program (see DESIGN.md, "Python API").
+
+    `track()` never raises and never blocks; `flush(timeout)` waits for delivery; `shutdown(timeout)` runs
+    at exit and returns within its timeout whatever the endpoint does.
+    """
+
+    _pipeline: Pipeline
+
+    def __new__(cls, *args: Any, enabled: bool | None = None, config_dir: str | os.PathLike[str] | None = None,
+                **kwargs: Any) -> Telemetry:
+        if cls is Telemetry:
+            directory = Path(config_dir) if config_dir is not None else None
+            decision = _config.telemetry_decision(directory=directory, argument=enabled)
+            if not decision.enabled or not _has_destination(args, kwargs):
+                return super().__new__(_DisabledTelemetry)
+        return super().__new__(cls)
+
+    def __init__(self, app: str, app_version: str, endpoint: str | None = None, mode: str | None = None, *,
+                 enabled: bool | None = None, transport: Transport | None = None,
+                 amplitude_api_key: str | None = None, write_key: str | None = None,
+                 flush_interval: float | None = None, max_queue_size: int = 10_000, max_batch_size: int = 500,
+                 shutdown_timeout: float = 1.0, model_names: str = "hashed",
+                 spool_dir: str | os.PathLike[str] | None = None,
+                 config_dir: str | os.PathLike[str] | None = None) -> None:
+        environ = os.environ
+        self.app = app
+        self.app_version = app_version
+        self.shutdown_timeout = shutdown_timeout
+        self.config_dir = Path(config_dir) if config_dir is not None else _config.config_dir()
+        self.endpoint = environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT) or endpoint
+        self.debug = _debug_mode(environ)
+        self.flush_interval = flush_interval or _env_flush_interval(environ) or DEFAULT_FLUSH_INTERVAL
+        self.transport = self._choose_transport(transport, amplitude_api_key, write_key)
+        self._install_id, self.install_id_persisted = _config.get_or_create_install_id(self.config_dir)
+        self.session_id = str(uuid.uuid4())
+        self.is_ci = _config.ci_variable(environ) is not None
+        self.mode = _context.server_mode(mode, environ)
+        scrubber = Scrubber()
+        context = _context.static_context(
+            install_id=self._install_id, session_id=self.session_id, app=scrubber(str(app)),
+            app_version=scrubber(str(app_version)), mode=self.mode, is_ci=self.is_ci)
+        privacy_filter = PrivacyFilter(Counter(), model_names, _hash_key(self.config_dir), scrubber)
+        directory = self.config_dir
+        self._pipeline = Pipeline(
+            self.transport, context=context, privacy_filter=privacy_filter, max_queue_size=max_queue_size,
+            max_batch_size=max_batch_size, flush_interval=self.flush_interval, config_dir=directory,
+            spool=Spool(Path(spool_dir)) if spool_dir is not None else None,
+            notice=lambda: show_notice_once(directory, is_ci=self.is_ci))
+        self._pipeline.start()
+        # Weak references: registering must not keep a discarded Telemetry (and its thread) alive.
+        ref = weakref.ref(self)
+        atexit.register(_shutdown_at_exit, ref)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+
+    def _choose_transport(self, transport: Transport | None, amplitude_api_key: str | None,
+                          write_key: str | None) -> Transport:
+        """Debug mode > a transport object > the endpoint from the environment > Amplitude > the endpoint
+        argument. (`_has_destination` checked that one exists and is a valid URL.)"""
+        from blindai_telemetry._amplitude import AmplitudeTransport
+        from blindai_telemetry._http import HttpTransport
+
+        if self.debug:  # prints, never sends, whatever else was configured
+            return DebugTransport()
+        if transport is not None:
+            return transport
+        if amplitude_api_key and not os.environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT):
+            return AmplitudeTransport(amplitude_api_key)
+        return HttpTransport(self.endpoint or "", write_key)
+
+    @property
+    def install_id(self) -> str | None:
+        return self._install_id
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    def track(self, event: str, /, *, client: ClientInfo | Mapping[str, Any] | None = None,
+              **properties: Any) -> None:
+        """Queue one event. Never raises, never blocks: the filtering and sending happen on the worker.
+        When the queue is full the oldest event makes room, and is counted."""
+        try:
+            pipe = self._pipeline
+            with pipe.lock:
+                queue = pipe.queue
+                if len(queue) >= pipe.max_queue_size:
+                    queue.popleft()
+                    pipe.queue_full += 1
+                queue.append((event, properties, client, time.time()))
+                pipe.enqueued += 1
+                full = len(queue) % pipe.max_batch_size == 0
+            if full:  # wake the worker once per full batch, not on every call (OpenTelemetry does the same)
+                pipe.wake.set()
+        except Exception:  # noqa: BLE001 - seam: telemetry must never break the host app
+            pass
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait up to `timeout` seconds for everything queued so far to be delivered (or definitively
+        handled: refused or filtered out). True when it was."""
+        try:
+            return self._pipeline.flush(timeout)
+        except Exception:  # noqa: BLE001 - seam
+            return False
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush what can be flushed within `timeout` (default `shutdown_timeout`), then stop."""
+        try:
+            return self._pipeline.shutdown(self.shutdown_timeout if timeout is None else timeout)
+        except Exception:  # noqa: BLE001 - seam
+            return False
+
+    def client_info(self) -> ClientInfo:
+        """This program's anonymous facts, for a client to send with its requests (`track(client=...)`)."""
+        facts = _context.platform_facts()
+        return ClientInfo(install_id=self._install_id, app_version=self.app_version,
+                          os_name=facts["os_name"], os_release=facts["os_release"], arch=facts["arch"],
+                          user_agent=self.app)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for status and tests: queued, sent, dropped by reason, …"""
+        return self._pipeline.stats()
+
+    def __repr__(self) -> str:
+        return f"<Telemetry app={self.app!r} transport={self.transport.name} install_id={self._install_id}>"
+
+
+def _debug_mode(environ: Mapping[str, str]) -> bool:
+    value = environ.get(ev.BLINDAI_TELEMETRY_DEBUG, "").strip()
+    return bool(value) and ev.is_opt_out_value(value)
+
+
+def _has_destination(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    """Whether the arguments name somewhere to send to. Without one (or with an endpoint that is not an http(s)
+    URL) telemetry stays off rather than raising into the host app."""
+    if _debug_mode(os.environ) or kwargs.get("transport") is not None:
+        return True
+    endpoint = os.environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT) or kwargs.get("endpoint") or \
+        (args[2] if len(args) > 2 else None)
+    if kwargs.get("amplitude_api_key") and not os.environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT):
+        return True
+    if not isinstance(endpoint, str):
+        return False
+    url = urllib.parse.urlsplit(endpoint)
+    if url.scheme in ("http", "https") and url.hostname:
+        return True
+    logger.warning("blindai-telemetry: the endpoint is not an http(s) URL; telemetry is off")
+    return False
+
+
+class _DisabledTelemetry(Telemetry):
+    """What `Telemetry(...)` returns when telemetry is off: the same surface, doing nothing at all."""
+
+    def __init__(self, app: str = "", app_version: str = "", *args: Any, **kwargs: Any) -> None:
+        self.app = app
+        self.app_version = app_version
+
+    @property
+    def install_id(self) -> str | None:
+        return None
+
+    @property
+    def enabled(self) -> bool:
+        return False
+
+    def track(self, event: str, /, *, client: ClientInfo | Mapping[str, Any] | None = None,
+              **properties: Any) -> None:
+        return None
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        return True
+
+    def client_info(self) -> ClientInfo:
+        return ClientInfo()
+
+    def stats(self) -> dict[str, Any]:
+        return {"queued": 0, "enqueued": 0, "handled": 0, "sent": 0, "batches": 0, "pending_batches": 0,
+                "consecutive_failures": 0, "dropped": {}}
+
+    def __repr__(self) -> str:
+        return f"<Telemetry app={self.app!r} disabled>"
+
+
+def _shutdown_at_exit(ref: weakref.ref[Telemetry]) -> None:
+    telemetry = ref()
+    if telemetry is not None:
+        telemetry.shutdown()
+
+
+def _after_fork(ref: weakref.ref[Telemetry]) -> None:
+    telemetry = ref()
+    if telemetry is None or isinstance(telemetry, _DisabledTelemetry):
+        return
+    pipeline = telemetry._pipeline
+    if pipeline._stopping:  # shut down in the parent: stays down in the child
+        return
+    try:
+        pipeline.after_fork_in_child()
+        telemetry.session_id = pipeline.context["session_id"]
+    except Exception:  # noqa: BLE001 - seam: a failure here must not kill the child process
+        pass
