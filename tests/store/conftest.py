@@ -14,23 +14,37 @@ from blindai_telemetry.stores import InMemoryStore, Store
 #: Opens a store; called again with the same location it reopens the same data (None: nothing persists).
 StoreFactory = Callable[[], Store]
 
-STORE_KINDS = ["memory", "duckdb"]
+STORE_KINDS = ["memory", "duckdb", "chdb"]
+_databases = itertools.count()
 
 
-def _factory(kind: str, tmp_path: Path) -> StoreFactory | None:
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One chDB data directory for the session: chDB runs one engine per process, and reopening the same
+    directory is fast while switching directories restarts the engine. Each test gets its own database."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+def _factory(kind: str, tmp_path: Path, chdb_path: Path) -> StoreFactory | None:
     if kind == "memory":
         return InMemoryStore
     if kind == "duckdb":
         from blindai_telemetry.stores.duckdb import DuckDBStore
 
         return lambda: DuckDBStore(tmp_path / "events.duckdb")
-    return None
+    from blindai_telemetry.stores.clickhouse import ClickHouseStore
+
+    database = f"t{next(_databases)}"
+    return lambda: ClickHouseStore.from_chdb(str(chdb_path), database=database)
 
 
 @pytest.fixture(params=STORE_KINDS)
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, StoreFactory]]:
-    """(kind, factory) for each store; every store it opened is closed after the test."""
-    make = _factory(request.param, tmp_path)
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, chdb_path: Path
+) -> Iterator[tuple[str, StoreFactory]]:
+    """(kind, factory) for each store; every store it opened is closed after the test (for chDB this frees
+    the engine, so other tests in the run may open theirs)."""
+    make = _factory(request.param, tmp_path, chdb_path)
     assert make is not None
     opened: list[Store] = []
 

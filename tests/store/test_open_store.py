@@ -48,3 +48,14 @@ def test_importing_stores_does_not_import_the_engines() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_chdb_url_opens_clickhouse_in_process(chdb_path: Path) -> None:
+    from blindai_telemetry.stores.clickhouse import ClickHouseStore
+
+    store = open_store(url=f"chdb://{chdb_path}?database=open_store_url")
+    try:
+        assert isinstance(store, ClickHouseStore) and store.dialect == "clickhouse"
+        assert store.database == "open_store_url"
+    finally:
+        store.close()

@@ -21,6 +21,7 @@ from blindai_telemetry.stores.base import (
 from blindai_telemetry.stores.memory import InMemoryStore
 
 if TYPE_CHECKING:
+    from blindai_telemetry.stores.clickhouse import ClickHouseStore
     from blindai_telemetry.stores.duckdb import DuckDBStore
 
 __all__ = [
