@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from blindai_telemetry.collector.settings import CollectorSettings
-from blindai_telemetry.stores.base import Store
+from blindai_telemetry.stores import Store, open_store
 
 from . import dataset
 
@@ -21,15 +21,8 @@ START = date(2026, 1, 5)  # a Monday, so week buckets start on the first day
 
 
 def open_duckdb(path: Path) -> Store:
-    """The stores helper's DuckDBStore when it exists, else the test shim with the same `events` table."""
-    try:
-        from blindai_telemetry.stores import open_store  # type: ignore[attr-defined]
-    except ImportError:
-        from ._shim import ShimDuckDBStore
-
-        return ShimDuckDBStore(str(path))
-    store: Store = open_store(db=str(path))
-    return store
+    """A real DuckDBStore on a file, as `serve --db PATH` opens it."""
+    return open_store(db=str(path))
 
 
 @pytest.fixture(scope="module")
