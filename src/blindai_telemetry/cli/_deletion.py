@@ -96,9 +96,9 @@ def _refused(status: int, answer: dict[str, Any], url: str) -> DeletionError:
             "This collector only accepts deletions from its operators. Contact them with your install ids "
             "(`blindai-telemetry id`).",
         )
-    if status == 404:
+    if status in (404, 405, 501):  # no such route or method: some other web server
         return DeletionError(
-            f"{url} answered 404: it does not look like a BlindAI Telemetry collector.",
+            f"{url} answered HTTP {status}: it does not look like a BlindAI Telemetry collector.",
             f"Check the URL (--endpoint or {ev.BLINDAI_TELEMETRY_ENDPOINT}).",
         )
     if status == 429:
