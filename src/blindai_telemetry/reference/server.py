@@ -1,0 +1,339 @@
+"""A BlindAI-style inference server (simulation only: no enclave), instrumented with the SDK as BlindAI would be.
+
+HTTP API (JSON errors `{"error": <error_kind>, "detail": <text>}`):
+- `GET /` → `{"server": "blindai-reference", "version", "mode"}`; `GET /healthz` → `{"ok": true}`.
+- `POST /models?name=NAME` with the ONNX bytes as the body → `201 {"model_id", "name"}`.
+- `POST /models/{model_id}/run` with `{"inputs": {name: tensor} | [tensor, ...], "output_format": "json"|"npy"}`,
+  a tensor being nested JSON lists (cast to the model's input type) or `{"npy": <base64 of a .npy file>}`
+  → `{"outputs": {name: tensor}}`.
+- `DELETE /models/{model_id}` → `{"deleted": model_id}`.
+
+Every request event carries the calling client's anonymous facts, sent by the reference client in the
+`X-BlindAI-Client` header (`ClientInfo.to_dict()` as JSON) and rebuilt with `ClientInfo.from_dict`, which drops
+anything it does not know. A failed request is tracked with `ok=False` and one `error_kind` word, never a message.
+`track()` only enqueues, so telemetry adds no latency to a request; inference runs in a bounded thread pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import io
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anyio
+import numpy as np
+import onnxruntime as ort
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from blindai_telemetry import ClientInfo, Telemetry, __version__
+
+CLIENT_HEADER = "X-BlindAI-Client"
+#: A ClientInfo is six short strings; anything longer is not one of ours and is ignored unread.
+_MAX_CLIENT_HEADER = 4096
+
+#: ONNX tensor element types the server accepts as inputs, as onnxruntime names them.
+_ORT_DTYPES: dict[str, np.dtype[Any]] = {
+    "tensor(float)": np.dtype(np.float32), "tensor(double)": np.dtype(np.float64),
+    "tensor(float16)": np.dtype(np.float16), "tensor(int8)": np.dtype(np.int8), "tensor(int16)": np.dtype(np.int16),
+    "tensor(int32)": np.dtype(np.int32), "tensor(int64)": np.dtype(np.int64), "tensor(uint8)": np.dtype(np.uint8),
+    "tensor(bool)": np.dtype(np.bool_),
+}
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Request limits; a request beyond one is refused with 413 and tracked as `too_large`."""
+
+    max_model_bytes: int = 50_000_000
+    #: Size of a run request's body as sent (JSON lists are ~3× the tensor bytes, .npy ~1.3×).
+    max_input_bytes: int = 10_000_000
+    #: Models held at once (they live in memory); one more upload is refused as `too_large`.
+    max_models: int = 100
+    #: Inferences running at once; further requests wait for a slot without blocking the event loop.
+    max_workers: int = 4
+
+
+class RequestFailed(Exception):
+    """A request failed for a reason the client should see: `kind` is one of catalogue.ERROR_KINDS."""
+
+    STATUS: ClassVar[dict[str, int]] = {
+        "invalid_model": 400, "invalid_input": 400, "model_not_found": 404, "too_large": 413, "internal": 500,
+    }
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.kind, "detail": self.detail}, status_code=self.STATUS[self.kind])
+
+
+@dataclass(frozen=True)
+class _Model:
+    name: str | None
+    session: ort.InferenceSession
+    inputs: tuple[tuple[str, np.dtype[Any]], ...]
+
+
+def _session_options() -> ort.SessionOptions:
+    # One thread per inference, and no spinning: concurrency comes from the server's worker pool, and
+    # onnxruntime's default spin-waiting threads would burn the cores other requests (and telemetry) need.
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def _load_model(name: str | None, data: bytes) -> _Model:
+    try:
+        session = ort.InferenceSession(data, sess_options=_session_options(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several types for a bad graph; all mean one thing
+        raise RequestFailed("invalid_model", "the body is not an ONNX model onnxruntime can load") from exc
+    inputs = []
+    for meta in session.get_inputs():
+        dtype = _ORT_DTYPES.get(meta.type)
+        if dtype is None:
+            raise RequestFailed("invalid_model", f"input {meta.name!r} has an unsupported type {meta.type}")
+        inputs.append((meta.name, dtype))
+    return _Model(name, session, tuple(inputs))
+
+
+def _decode_tensor(value: Any, dtype: np.dtype[Any]) -> np.ndarray:
+    if isinstance(value, Mapping) and "npy" in value:
+        try:
+            array = np.load(io.BytesIO(base64.b64decode(value["npy"], validate=True)), allow_pickle=False)
+        except (TypeError, ValueError, binascii.Error, OSError) as exc:
+            raise RequestFailed("invalid_input", "an input's npy field is not a base64 .npy array") from exc
+        return np.asarray(array, dtype=dtype)
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise RequestFailed("invalid_input", "an input is not a rectangular list of numbers") from exc
+
+
+def _encode_tensor(array: np.ndarray, output_format: str) -> Any:
+    if output_format == "npy":
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        return {"npy": base64.b64encode(buffer.getvalue()).decode("ascii")}
+    return array.tolist()
+
+
+def _run(model: _Model, body: bytes) -> tuple[dict[str, Any], int]:
+    """Decode a run request, run the model, encode the outputs; returns (response body, input bytes)."""
+    try:
+        request = json.loads(body)
+    except ValueError as exc:
+        raise RequestFailed("invalid_input", "the body is not JSON") from exc
+    raw = request.get("inputs") if isinstance(request, dict) else None
+    output_format = request.get("output_format", "json") if isinstance(request, dict) else "json"
+    if output_format not in ("json", "npy"):
+        raise RequestFailed("invalid_input", "output_format must be 'json' or 'npy'")
+    if isinstance(raw, list):
+        if len(raw) != len(model.inputs):
+            raise RequestFailed("invalid_input", f"the model takes {len(model.inputs)} inputs, got {len(raw)}")
+        raw = {name: value for (name, _), value in zip(model.inputs, raw, strict=True)}
+    if not isinstance(raw, dict):
+        raise RequestFailed("invalid_input", "'inputs' must be an object by input name or a list")
+    feeds: dict[str, np.ndarray] = {}
+    for name, dtype in model.inputs:
+        if name not in raw:
+            raise RequestFailed("invalid_input", f"missing input {name!r}")
+        feeds[name] = _decode_tensor(raw[name], dtype)
+    input_bytes = sum(int(a.nbytes) for a in feeds.values())
+    try:
+        results = model.session.run(None, feeds)
+    except Exception as exc:  # onnxruntime reports a wrong shape or rank as a generic failure
+        raise RequestFailed("invalid_input", "the inputs do not fit the model's input shapes") from exc
+    names = [o.name for o in model.session.get_outputs()]
+    outputs = {n: _encode_tensor(np.asarray(r), output_format) for n, r in zip(names, results, strict=True)}
+    return {"outputs": outputs}, input_bytes
+
+
+def _client_info(request: Request) -> ClientInfo | None:
+    """The calling client's anonymous facts, or None when it sent none (or junk)."""
+    header = request.headers.get(CLIENT_HEADER)
+    if not header or len(header) > _MAX_CLIENT_HEADER:
+        return None
+    try:
+        data = json.loads(header)
+    except ValueError:
+        return None
+    return ClientInfo.from_dict(data) if isinstance(data, dict) else None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as `too_large` as soon as it passes `limit` (without reading the rest)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestFailed("too_large", f"the body is larger than the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestFailed("too_large", f"the body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _track(telemetry: Telemetry, event: str, client: ClientInfo | None, **properties: Any) -> None:
+    # A property that does not apply (no model name given, no error) is left out rather than sent as null.
+    telemetry.track(event, client=client, **{k: v for k, v in properties.items() if v is not None})
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 3)
+
+
+def create_server_app(
+    telemetry: Telemetry,
+    mode: str = "simulation",
+    version: str = __version__,
+    limits: ServerLimits | None = None,
+) -> Starlette:
+    """The server as an ASGI app. The caller owns `telemetry` (made with `server_telemetry()`, or any
+    `Telemetry`): the app tracks through it and never shuts it down, so events of a stopping server are
+    delivered by the owner's `shutdown()`. `mode` and `version` are what `GET /` reports."""
+    limits = limits or ServerLimits()
+    models: dict[str, _Model] = {}
+    pool = anyio.CapacityLimiter(limits.max_workers)
+
+    async def info(request: Request) -> JSONResponse:
+        return JSONResponse({"server": "blindai-reference", "version": version, "mode": mode})
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    async def upload(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        client = _client_info(request)
+        name = request.query_params.get("name") or None
+        size = 0
+        try:
+            if len(models) >= limits.max_models:
+                raise RequestFailed("too_large", f"the server already holds {limits.max_models} models")
+            data = await _read_body(request, limits.max_model_bytes)
+            size = len(data)
+            model = await anyio.to_thread.run_sync(_load_model, name, data, limiter=pool)
+        except RequestFailed as failure:
+            _track(telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
+                            duration_ms=_elapsed_ms(started), ok=False, error_kind=failure.kind)
+            return failure.response()
+        model_id = str(uuid.uuid4())
+        models[model_id] = model
+        _track(telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
+                        duration_ms=_elapsed_ms(started), ok=True)
+        return JSONResponse({"model_id": model_id, "name": name}, status_code=201)
+
+    async def run(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        client = _client_info(request)
+        model = models.get(request.path_params["model_id"])
+        input_bytes = 0
+        try:
+            if model is None:
+                raise RequestFailed("model_not_found", "no model has this id")
+            body = await _read_body(request, limits.max_input_bytes)
+            input_bytes = len(body)  # until the tensors are decoded: the size as sent
+            result, input_bytes = await anyio.to_thread.run_sync(_run, model, body, limiter=pool)
+        except RequestFailed as failure:
+            _track(telemetry, "model_run", client, model_name=model.name if model else None,
+                            duration_ms=_elapsed_ms(started), input_bytes=input_bytes, ok=False,
+                            error_kind=failure.kind)
+            return failure.response()
+        _track(telemetry, "model_run", client, model_name=model.name, duration_ms=_elapsed_ms(started),
+                        input_bytes=input_bytes, ok=True)
+        return JSONResponse(result)
+
+    async def delete(request: Request) -> JSONResponse:
+        model_id = request.path_params["model_id"]
+        model = models.pop(model_id, None)
+        if model is None:
+            return RequestFailed("model_not_found", "no model has this id").response()
+        _track(telemetry, "model_deleted", _client_info(request), model_name=model.name)
+        return JSONResponse({"deleted": model_id})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        telemetry.track("server_started")
+        try:
+            yield
+        finally:
+            telemetry.track("server_stopped")
+            models.clear()
+
+    return Starlette(
+        routes=[
+            Route("/", info, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/models", upload, methods=["POST"]),
+            Route("/models/{model_id}/run", run, methods=["POST"]),
+            Route("/models/{model_id}", delete, methods=["DELETE"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def server_telemetry(
+    mode: str = "simulation",
+    version: str = __version__,
+    endpoint: str | None = None,
+    config_dir: str | Path | None = None,
+    **options: Any,
+) -> Telemetry:
+    """The SDK instance a reference server reports through (app `blindai-server`)."""
+    return Telemetry(app="blindai-server", app_version=version, endpoint=endpoint, mode=mode,
+                     config_dir=config_dir, **options)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m blindai_telemetry.reference.server`: run one server until SIGINT/SIGTERM."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000, help="0 picks a free port (printed on stdout)")
+    parser.add_argument("--mode", default="simulation", choices=("hardware", "simulation", "dcsv3"))
+    parser.add_argument("--version", default=__version__, help="the server version to report")
+    parser.add_argument("--endpoint", default=None, help="collector URL (BLINDAI_TELEMETRY_ENDPOINT overrides it)")
+    parser.add_argument("--config-dir", default=None, help="telemetry config dir (its own install id)")
+    args = parser.parse_args(argv)
+
+    telemetry = server_telemetry(args.mode, args.version, args.endpoint, args.config_dir)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(128)  # connections made before uvicorn starts accepting wait in the backlog instead of failing
+    port = sock.getsockname()[1]
+    app = create_server_app(telemetry, mode=args.mode, version=args.version)
+    # No access log and no proxy headers: nothing that carries a client address is logged or trusted.
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False,
+                                           server_header=False, date_header=False, lifespan="on"))
+    # One line on stdout once bound: how scripts and tests learn the port when they asked for 0.
+    print(f"blindai-reference listening on http://{args.host}:{port}", flush=True)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        telemetry.shutdown(timeout=2.0)
+
+
+if __name__ == "__main__":
+    main()
