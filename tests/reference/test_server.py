@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -197,3 +198,31 @@ def test_info_reports_mode_and_version(start_server: Start) -> None:
     server = start_server(mode="dcsv3")
     info = httpx.get(server.url + "/", trust_env=False).json()
     assert info == {"server": "blindai-reference", "version": "0.6.3", "mode": "dcsv3"}
+
+
+def test_inference_runs_off_the_event_loop(start_server: Start, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While one inference is stuck in the worker pool, the server still answers other requests."""
+    from blindai_telemetry.reference import server as server_module
+
+    entered, release = threading.Event(), threading.Event()
+    real_run = server_module._run
+
+    def held_run(*args: Any) -> Any:
+        entered.set()
+        release.wait(10.0)
+        return real_run(*args)
+
+    monkeypatch.setattr(server_module, "_run", held_run)
+    server = start_server()
+    model_id = _upload(server, identity_model())
+    results: list[int] = []
+    worker = threading.Thread(target=lambda: results.append(
+        _post(server.url, f"/models/{model_id}/run", json={"inputs": [[[0.0] * 8]]}).status_code))
+    worker.start()
+    try:
+        assert entered.wait(10.0)
+        assert httpx.get(server.url + "/healthz", timeout=2.0, trust_env=False).json() == {"ok": True}
+    finally:
+        release.set()
+        worker.join(10.0)
+    assert results == [200]
