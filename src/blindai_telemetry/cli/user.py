@@ -35,12 +35,12 @@ def _echo_json(data: Any) -> None:
 
 
 def _sdk_default_endpoint() -> str | None:
-    """The SDK's built-in collector URL, if it ships one (imported late: the SDK may define none)."""
+    """The SDK's built-in collector URL, if it ships one (today it does not: the host app names its endpoint)."""
     try:
-        client = importlib.import_module("blindai_telemetry._client")
+        sdk = importlib.import_module("blindai_telemetry._telemetry")
     except ImportError:
         return None
-    value = getattr(client, "DEFAULT_ENDPOINT", None)
+    value = getattr(sdk, "DEFAULT_ENDPOINT", None)
     return value if isinstance(value, str) and value else None
 
 
@@ -56,8 +56,9 @@ def _endpoint() -> tuple[str | None, str]:
 
 
 def _debug_value() -> str | None:
+    # The SDK's rule: set, not blank, and not a false word (0, false, no, off).
     value = os.environ.get(ev.BLINDAI_TELEMETRY_DEBUG)
-    return value if ev.is_opt_out_value(value) else None  # same "set and not a false word" rule
+    return value if value is not None and value.strip() and ev.is_opt_out_value(value) else None
 
 
 def _status_data() -> dict[str, Any]:
