@@ -277,3 +277,28 @@ def test_throttled_body_lists_every_event_so_sdks_wait_before_retrying() -> None
 def test_api_key_of_reads_the_body() -> None:
     assert amplitude.api_key_of(body(amp_event())) == "collector-key"
     assert amplitude.api_key_of({"api_key": 3}) is None and amplitude.api_key_of([]) is None
+
+
+def test_our_sdks_amplitude_transport_round_trips_through_the_decoder() -> None:
+    """What `Telemetry(amplitude_api_key=...)` sends, pointed at the collector, is stored as the native format would."""
+    from blindai_telemetry._amplitude import to_amplitude
+
+    native = {
+        "event_id": "0b6f3f8e-6a0e-4c55-9d3e-1f9b0d0f2a11", "event": "model_run", "time": 1_764_323_400_001,
+        "install_id": INSTALL, "session_id": "c2a1d2e3-0000-4000-8000-000000000002", "app": "blindai-server",
+        "app_version": "0.6.3", "os_name": "Linux", "os_release": "6.1.0-18-amd64", "arch": "x86_64",
+        "python_version": "3.11.7", "mode": "simulation", "uptime_s": 12.5, "cpu_count": 2, "memory_gb": 32.0,
+        "is_ci": False,
+        "properties": {"model_name": "resnet50", "duration_ms": 12.5, "input_bytes": 1024, "ok": True,
+                       "client_install_id": "a1b2c3d4-0000-4000-8000-000000000001", "client_os_name": "Linux"},
+    }
+    decoded = amplitude.decode({"api_key": "k", "events": [to_amplitude(native)]})
+    row = decoded.rows[0]
+    expected = {k: v for k, v in native.items() if k not in ("event_id", "properties")} | native["properties"]
+    assert {k: row[k] for k in expected} == expected
+    assert decoded.dropped_fields == 1  # only `platform` ("Python"), which the catalogue does not have
+
+
+def test_model_names_with_lone_surrogates_are_hashed_not_fatal() -> None:
+    assert blindai.ModelNames(b"k")("1A2B3C4D5E6F", "model-\ud800").startswith("h:")
+    assert blindai.ModelNames(b"k")("1A2B3C4D5E6F", "ResNet50.onnx") == "resnet50"

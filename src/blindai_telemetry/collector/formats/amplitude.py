@@ -218,8 +218,8 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
     allowed = _CONTEXT | catalogue.allowed_properties(event_type)
     for container in ("user_properties", "event_properties"):
         for name, value in (event.get(container) or {}).items():
-            if value is None:
-                continue
+            if value is None or (name == "install_id" and value == install_id):
+                continue  # our own SDK repeats the install id in user_properties: the same value, not a drop
             converted = blindai.catalogue_value(name, value) if name in allowed else None
             if converted is None:
                 dropped += 1

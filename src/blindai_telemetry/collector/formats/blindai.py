@@ -16,8 +16,8 @@ Decisions (each one keeps a promise of DESIGN.md "What never leaves the process"
   uid as `user_id`, so keeping them would count each request twice and store that uid.
 - The install id is the server's `user_id`, kept as sent (DESIGN.md "Ids"); mock-mode servers sent `""`,
   stored as `MOCK_INSTALL_ID` so that those servers still count as one install.
-- Model names: public architecture names pass; any other name becomes a keyed hash, per install, under a
-  collector-wide key (`ModelNames`), so that one install's models can be counted without revealing them.
+- Model names follow the SDK's default policy (`_filter`: public architecture names pass, others are hashed),
+  keyed per install under a collector-wide key (`ModelNames`): one install's models can be counted, unrevealed.
 - `event_id` is a name-based UUID of the event's canonical JSON, so a replayed old batch deduplicates. Fields
   that are never stored (the client uid, the kernel string, model names and hashes, the cloud ids) are left
   out of that JSON, so that the id cannot be used to confirm a guess of any of them.
@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blindai_telemetry import catalogue
+from blindai_telemetry._filter import PUBLIC_MODEL_NAMES, hash_model_name, normalise_model_name
 from blindai_telemetry.collector.formats import Decoded, FormatError
 from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS
 
@@ -165,33 +166,26 @@ def disambiguate(rows: Iterable[dict[str, Any]], material: Mapping[int, Any]) ->
 
 # --- model names ----------------------------------------------------------------------------------------
 
-#: Well-known public architectures, whose names reveal nothing about who uses them (compared lower-cased).
-PUBLIC_MODEL_NAMES = frozenset({
-    "alexnet", "bert", "bert-base-uncased", "distilbert", "distilbert-base-uncased", "efficientnet",
-    "gpt2", "inception", "mobilenet", "mobilenetv2", "resnet", "resnet18", "resnet34", "resnet50",
-    "resnet101", "resnet152", "squeezenet", "vgg16", "vgg19", "whisper", "yolov5", "covidnet",
-})
-
-
 class ModelNames:
-    """Applies the model-name policy to names from old servers, which sent them raw.
+    """Applies the SDK's model-name policy (`hashed`, its default) to names from old servers, which sent them raw.
 
-    A public architecture name passes (lower-cased); any other name becomes `h:` and 16 hex digits of an
-    HMAC keyed by the collector-wide key and the install id: one install's models can be counted, names stay
-    unrevealed, and the same name on two installs cannot be linked. Without a key, a random one is made per
-    process (hashes then change when the collector restarts; pass a stable key to keep them).
+    A public architecture name passes, normalised as the SDK does; any other name becomes the SDK's keyed hash
+    under a per-install key derived from the collector-wide key: one install's models can be counted, names
+    stay unrevealed, and the same name on two installs cannot be linked. Without a key, a random one is made
+    per process (hashes then change when the collector restarts; pass a stable key to keep them).
     """
 
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key if key else secrets.token_bytes(32)
 
     def __call__(self, install_id: str, name: str) -> str:
-        normalized = name.strip().lower()
-        if normalized in PUBLIC_MODEL_NAMES:
-            return normalized
-        install_key = hmac.new(self._key, install_id.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-        digest = hmac.new(install_key, name.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-        return "h:" + digest[:16]
+        # JSON may carry lone surrogates, which UTF-8 cannot encode: replace them rather than fail.
+        name = name.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        normalised = normalise_model_name(name)
+        if normalised in PUBLIC_MODEL_NAMES:
+            return normalised
+        install = install_id.encode("utf-8", "surrogatepass")
+        return hash_model_name(hmac.new(self._key, install, hashlib.sha256).hexdigest(), name)
 
 
 _DEFAULT_MODEL_NAMES = ModelNames()
