@@ -11,10 +11,13 @@ import pytest
 
 from blindai_telemetry.stores import InMemoryStore, Store
 
+from .chdb_http import ChdbHttpServer
+
 #: Opens a store; called again with the same location it reopens the same data (None: nothing persists).
 StoreFactory = Callable[[], Store]
 
-STORE_KINDS = ["memory", "duckdb", "chdb"]
+#: "clickhouse-http" is the real clickhouse-connect HTTP client against `chdb_http.ChdbHttpServer`.
+STORE_KINDS = ["memory", "duckdb", "chdb", "clickhouse-http"]
 _databases = itertools.count()
 
 
@@ -25,7 +28,15 @@ def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
-def _factory(kind: str, tmp_path: Path, chdb_path: Path) -> StoreFactory | None:
+@pytest.fixture(scope="module")
+def chdb_http(chdb_path: Path) -> Iterator[ChdbHttpServer]:
+    """The ClickHouse HTTP front to chDB, on 127.0.0.1 (per module, so the engine is released after it)."""
+    server = ChdbHttpServer(str(chdb_path))
+    yield server
+    server.close()
+
+
+def _factory(kind: str, tmp_path: Path, chdb_path: Path, request: pytest.FixtureRequest) -> StoreFactory | None:
     if kind == "memory":
         return InMemoryStore
     if kind == "duckdb":
@@ -35,7 +46,10 @@ def _factory(kind: str, tmp_path: Path, chdb_path: Path) -> StoreFactory | None:
     from blindai_telemetry.stores.clickhouse import ClickHouseStore
 
     database = f"t{next(_databases)}"
-    return lambda: ClickHouseStore.from_chdb(str(chdb_path), database=database)
+    if kind == "chdb":
+        return lambda: ClickHouseStore.from_chdb(str(chdb_path), database=database)
+    server: ChdbHttpServer = request.getfixturevalue("chdb_http")
+    return lambda: ClickHouseStore.from_url(f"clickhouse://default:@127.0.0.1:{server.port}/{database}?compress=false")
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -44,7 +58,7 @@ def store_factory(
 ) -> Iterator[tuple[str, StoreFactory]]:
     """(kind, factory) for each store; every store it opened is closed after the test (for chDB this frees
     the engine, so other tests in the run may open theirs)."""
-    make = _factory(request.param, tmp_path, chdb_path)
+    make = _factory(request.param, tmp_path, chdb_path, request)
     assert make is not None
     opened: list[Store] = []
 
