@@ -68,6 +68,7 @@ def _status_data() -> dict[str, Any]:
     state = _config.read_state(directory)
     endpoint, endpoint_source = _endpoint()
     opt_outs = {name: os.environ[name] for name in _OPT_OUT_VARIABLES if name in os.environ}
+    last_record = _config.read_sent_log(directory, limit=1)
     return {
         "enabled": decision.enabled,
         "source": decision.source,
@@ -78,6 +79,7 @@ def _status_data() -> dict[str, Any]:
         "previous_install_ids": cfg.previous_install_ids,
         "endpoint": endpoint,
         "endpoint_source": endpoint_source,
+        "last_endpoint": last_record[0].get("endpoint") if last_record else None,
         "config_dir": str(directory),
         "config_file": str(directory / _config.CONFIG_FILE),
         "config_setting": cfg.enabled,
@@ -124,6 +126,8 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"Endpoint:    {data['endpoint']} (default; {ev.BLINDAI_TELEMETRY_ENDPOINT} overrides it)")
     else:
         lines.append(f"Endpoint:    set by the application ({ev.BLINDAI_TELEMETRY_ENDPOINT} overrides it)")
+    if data["last_endpoint"] and data["last_endpoint"] != data["endpoint"]:
+        lines.append(f"             the last batch went to {data['last_endpoint']}")
     lines.append(f"Config:      {data['config_file']}")
     last = _views.format_time_ms(data["last_sent_at"]) if data["last_sent_at"] is not None else "never"
     lines.append(f"Last batch:  {last} (see `blindai-telemetry inspect`)")
