@@ -226,7 +226,11 @@ class Pipeline:
         context = self.context
         start = _context.PROCESS_START
         for name, properties, client, t in items:
-            props = self.filter(name, properties, client)
+            try:
+                props = self.filter(name, properties, client)
+            except Exception:  # noqa: BLE001 - seam: a hostile value (raising __getattr__, …) loses its event only
+                self.drops["invalid_value"] += 1
+                continue
             if props is None:
                 continue
             events.append({

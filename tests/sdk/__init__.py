@@ -1,0 +1,1 @@
+"""Tests of the SDK (`blindai_telemetry` and its private modules)."""
