@@ -1,0 +1,162 @@
+"""What only `ClickHouseStore` promises: its schema, dedup and deletion across collector processes, its URL."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from blindai_telemetry.stores import StoreError
+from blindai_telemetry.stores.clickhouse import ClickHouseStore
+
+from .chdb_http import ChdbHttpServer
+from .conftest import make_row
+
+_names = itertools.count()
+
+
+def _url(server: ChdbHttpServer, database: str, query: str = "?compress=false") -> str:
+    return f"clickhouse://default:@127.0.0.1:{server.port}/{database}{query}"
+
+
+@pytest.fixture
+def collectors(chdb_http: ChdbHttpServer) -> Iterator[tuple[ClickHouseStore, ClickHouseStore]]:
+    """Two collector processes' stores (two clients) on one ClickHouse database, over HTTP."""
+    database = f"collectors{next(_names)}"
+    first = ClickHouseStore.from_url(_url(chdb_http, database))
+    second = ClickHouseStore.from_url(_url(chdb_http, database))
+    yield first, second
+    first.close()
+    second.close()
+
+
+def _raw_count(store: ClickHouseStore) -> int:
+    """Rows physically stored, duplicates not yet merged away included (no FINAL)."""
+    return int(store._client.query("SELECT count() FROM events").result_rows[0][0])
+
+
+def test_schema_is_partitioned_by_month_ordered_for_the_dashboard_and_indexed_for_deletion(
+    collectors: tuple[ClickHouseStore, ClickHouseStore],
+) -> None:
+    store, _ = collectors
+    client = store._client
+    ((engine, partition, sorting),) = client.query(
+        "SELECT engine, partition_key, sorting_key FROM system.tables WHERE database = %s AND name = 'events'",
+        [store.database]).result_rows
+    assert (engine, partition) == ("ReplacingMergeTree", "toYYYYMM(time)")
+    assert sorting == "event, toDate(time), install_id, event_id"
+    indexes = client.query("SELECT expr, type FROM system.data_skipping_indices WHERE database = %s AND table = 'events'",
+                           [store.database]).result_rows
+    assert {(expr, kind) for expr, kind in indexes} >= {("install_id", "bloom_filter"),
+                                                          ("client_install_id", "bloom_filter")}
+    types = dict(client.query("SELECT name, type FROM system.columns WHERE database = %s AND table = 'events'",
+                              [store.database]).result_rows)
+    # Text, not UUID: the original BlindAI servers' ids are hex strings (DESIGN.md: install_id is text).
+    assert types["install_id"] == "String" and types["time"] == "DateTime64(3, 'UTC')"
+
+
+def test_an_event_stored_by_one_collector_is_a_duplicate_for_another(
+    collectors: tuple[ClickHouseStore, ClickHouseStore],
+) -> None:
+    first, second = collectors
+    row = make_row()
+    first.write([row])
+    assert second.write([row, make_row()]).duplicates == 1
+    assert second.summary()["events"] == 2
+
+
+def _race(stores: tuple[ClickHouseStore, ClickHouseStore], batches: tuple[list[Any], list[Any]]) -> None:
+    """Make both collectors pass their look-up before either inserts: the race the look-up cannot catch."""
+    barrier = threading.Barrier(2, timeout=30)
+    for store in stores:
+        insert = store._client.insert_arrow
+
+        def gated(*args: Any, _insert: Any = insert, **kwargs: Any) -> Any:
+            barrier.wait()
+            return _insert(*args, **kwargs)
+
+        store._client.insert_arrow = gated
+    threads = [threading.Thread(target=s.write, args=(b,)) for s, b in zip(stores, batches, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+
+def test_the_same_batch_raced_through_two_collectors_is_stored_once(
+    collectors: tuple[ClickHouseStore, ClickHouseStore],
+) -> None:
+    """An SDK retry that reaches a second collector while the first is still inserting: the insert
+    deduplication token makes ClickHouse drop the second copy itself."""
+    batch = [make_row(), make_row()]
+    _race(collectors, (batch, [dict(r) for r in batch]))
+    assert _raw_count(collectors[0]) == 2
+
+
+def test_overlapping_batches_raced_through_two_collectors_are_counted_once(
+    collectors: tuple[ClickHouseStore, ClickHouseStore],
+) -> None:
+    """Different batches sharing an event both get in; reads (FINAL) count it once before any merge,
+    and a merge removes the copy for good (ReplacingMergeTree on a key that ends with event_id)."""
+    shared = make_row()
+    first, second = collectors
+    _race(collectors, ([shared, make_row()], [dict(shared), make_row()]))
+    assert _raw_count(first) == 4  # the race really happened: one event is stored twice
+    assert first.summary()["events"] == 3
+    assert len(first.rows()) == 3
+    assert first.fetch("SELECT count() AS n FROM events") == [{"n": 3}]  # dashboard SQL, no FINAL written
+    first._client.command("OPTIMIZE TABLE events FINAL")
+    assert _raw_count(first) == 3
+
+
+def test_a_deletion_by_one_collector_holds_for_the_others(
+    collectors: tuple[ClickHouseStore, ClickHouseStore],
+) -> None:
+    first, second = collectors
+    first.write([make_row(install_id="gone"), make_row(install_id="kept", client_install_id="gone")])
+    assert second.delete_installs(["gone"]) == 1
+    assert [r["client_install_id"] for r in first.rows()] == [None]
+    assert first.summary()["installs"] == 1
+
+
+def test_compression_is_on_unless_the_url_turns_it_off(chdb_http: ChdbHttpServer) -> None:
+    database = f"compress{next(_names)}"
+    default = ClickHouseStore.from_url(_url(chdb_http, database, query=""))
+    off = ClickHouseStore.from_url(_url(chdb_http, database))
+    try:
+        assert default._client.compression and off._client.compression is None
+    finally:
+        default.close()
+        off.close()
+
+
+def test_an_unreachable_server_raises_store_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError):
+        ClickHouseStore.from_url(f"clickhouse://default:@127.0.0.1:{port}/x?compress=false")
+
+
+def test_a_server_error_becomes_store_error(collectors: tuple[ClickHouseStore, ClickHouseStore]) -> None:
+    with pytest.raises(StoreError):
+        collectors[0].fetch("SELECT no_such_column FROM events")
+
+
+@pytest.mark.parametrize("url", ["clickhouse://", "chdb://", "mysql://host/db"])
+def test_bad_urls_raise_value_error(url: str) -> None:
+    with pytest.raises((ValueError, StoreError)):
+        ClickHouseStore.from_url(url)
+
+
+def test_writes_reach_the_server_as_one_arrow_insert(chdb_http: ChdbHttpServer,
+                                                     collectors: tuple[ClickHouseStore, ClickHouseStore]) -> None:
+    """The real client path: a batch is one `INSERT ... FORMAT Arrow`, never row by row."""
+    before = len(chdb_http.requests)
+    collectors[0].write([make_row() for _ in range(50)])
+    inserts = [r for r in chdb_http.requests[before:] if r.upper().startswith("INSERT")]
+    assert len(inserts) == 1 and inserts[0].endswith("FORMAT Arrow")
