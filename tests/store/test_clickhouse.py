@@ -49,8 +49,9 @@ def test_schema_is_partitioned_by_month_ordered_for_the_dashboard_and_indexed_fo
         [store.database]).result_rows
     assert (engine, partition) == ("ReplacingMergeTree", "toYYYYMM(time)")
     assert sorting == "event, toDate(time), install_id, event_id"
-    indexes = client.query("SELECT expr, type FROM system.data_skipping_indices WHERE database = %s AND table = 'events'",
-                           [store.database]).result_rows
+    indexes = client.query(
+        "SELECT expr, type FROM system.data_skipping_indices WHERE database = %s AND table = 'events'",
+        [store.database]).result_rows
     assert {(expr, kind) for expr, kind in indexes} >= {("install_id", "bloom_filter"),
                                                           ("client_install_id", "bloom_filter")}
     types = dict(client.query("SELECT name, type FROM system.columns WHERE database = %s AND table = 'events'",
@@ -103,7 +104,7 @@ def test_overlapping_batches_raced_through_two_collectors_are_counted_once(
     """Different batches sharing an event both get in; reads (FINAL) count it once before any merge,
     and a merge removes the copy for good (ReplacingMergeTree on a key that ends with event_id)."""
     shared = make_row()
-    first, second = collectors
+    first = collectors[0]
     _race(collectors, ([shared, make_row()], [dict(shared), make_row()]))
     assert _raw_count(first) == 4  # the race really happened: one event is stored twice
     assert first.summary()["events"] == 3
