@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
+from blindai_telemetry.reference._onnxruntime import ort
 from blindai_telemetry.reference.models import BUILDERS, IR_VERSION, OPSET, conv_model, linear_model, sample_input
 
 

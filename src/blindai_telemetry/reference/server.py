@@ -32,13 +32,13 @@ from typing import Any, ClassVar
 
 import anyio
 import numpy as np
-import onnxruntime as ort
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from blindai_telemetry import ClientInfo, Telemetry, __version__
+from blindai_telemetry.reference._onnxruntime import ort
 
 CLIENT_HEADER = "X-BlindAI-Client"
 #: A ClientInfo is six short strings; anything longer is not one of ours and is ignored unread.
@@ -330,6 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"blindai-reference listening on http://{args.host}:{port}", flush=True)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled once it has shut down: a normal, clean exit
     finally:
         sock.close()
         telemetry.shutdown(timeout=2.0)
