@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import TypeVar
 
 import httpx
 
-from blindai_telemetry import Telemetry
+from blindai_telemetry import Telemetry, _config
 from blindai_telemetry.reference.client import Client, ServerError, client_telemetry, connect
 from blindai_telemetry.reference.models import BUILDERS, sample_input
 from blindai_telemetry.reference.server import create_server_app, server_telemetry
@@ -73,11 +74,18 @@ class Fleet:
             telemetry.shutdown(timeout=2.0)
 
 
+def _simulated_install(directory: Path) -> Path:
+    """A config directory for one simulated install. The first-run notice is for people's own installs; the
+    demo's installs report only to the demo's collector and the demo says so once, instead of once each."""
+    _config.save_user_config(_config.UserConfig(notice_shown_at=int(time.time() * 1000)), directory)
+    return directory
+
+
 def start_servers(fleet: Fleet, count: int, root: Path, endpoint: str) -> None:
     """Start `count` servers on free ports of 127.0.0.1, each with its own install id under `root`."""
     for index in range(count):
         mode, version = SERVER_PROFILES[index % len(SERVER_PROFILES)]
-        telemetry = server_telemetry(mode, version, endpoint, root / f"server-{index}")
+        telemetry = server_telemetry(mode, version, endpoint, _simulated_install(root / f"server-{index}"))
         server = ThreadedServer(create_server_app(telemetry, mode=mode, version=version))
         fleet.servers.append(FleetServer(mode, version, telemetry, server))
         server.start()
@@ -135,7 +143,7 @@ def start_traffic(fleet: Fleet, clients: int, root: Path, endpoint: str, seed: i
     """Start `clients` client threads, each with its own install id and client version."""
     for index in range(clients):
         version = CLIENT_VERSIONS[index % len(CLIENT_VERSIONS)]
-        telemetry = client_telemetry(endpoint, root / f"client-{index}", version=version)
+        telemetry = client_telemetry(endpoint, _simulated_install(root / f"client-{index}"), version=version)
         fleet.clients.append(telemetry)
         thread = threading.Thread(target=_drive, args=(fleet, telemetry, seed + index),
                                   name=f"demo-client-{index}", daemon=True)
