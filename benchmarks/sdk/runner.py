@@ -92,6 +92,8 @@ def run_child(scenario: str, sdk: str, endpoint: str, options: list[str], limit:
                 break
             waiter.join(0.02)
         reader.join(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
         stderr.seek(0)
         tail = stderr.read()[-2000:].decode(errors="replace")
         _close(process)

@@ -54,10 +54,39 @@ def bounded(action: Callable[[float], Any], timeout: float) -> bool:
     return not worker.is_alive()
 
 
+_LOGGERS = ("posthog", "segment", "amplitude", "opentelemetry", "urllib3", "backoff", "blindai_telemetry")
+
+
 def silence_logs() -> None:
     """Keep the peers' retry and error logs off the benchmark's output (they would only slow every SDK down)."""
-    for name in ("posthog", "segment", "amplitude", "opentelemetry", "urllib3", "backoff", "blindai_telemetry"):
+    for name in _LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+class LoggedDrops(logging.Handler):
+    """Counts the "queue is full" warnings a peer logs when it drops an event: their only trace of a drop.
+
+    posthog and Segment log one per dropped event; OpenTelemetry logs once, whatever the number.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "queue is full" in record.getMessage().lower():
+            self.count += 1
+
+
+def count_logged_drops() -> LoggedDrops:
+    """Silence the SDKs' logs except for their drop warnings, which the returned handler counts (unprinted)."""
+    handler = LoggedDrops()
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+        logger.addHandler(handler)
+    return handler
 
 
 class _FloorQueue:

@@ -104,6 +104,9 @@ class _SinkServer(ThreadingHTTPServer):
     request_queue_size = 128
     sink: Sink
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """An SDK hanging up mid-request (a killed child, a client timeout) is normal here: no traceback."""
+
 
 class Sink:
     """A local collector stand-in on 127.0.0.1 answering 200 to any POST, counting events per SDK.
