@@ -179,3 +179,15 @@ def test_a_closed_store_raises_store_error(store: Store) -> None:
         store.write([make_row()])
     with pytest.raises(StoreError):
         store.summary()
+
+
+def test_a_large_group_commit_is_written_whole(store: Store) -> None:
+    """The collector groups several requests into one write: 10,000 rows go in at once, and all are
+    recognised as duplicates when retried (ClickHouse caps a query's size, so look-ups must not grow with it)."""
+    rows = [make_row() for _ in range(10_000)]
+    assert store.write(rows).inserted == 10_000
+    assert store.write(rows).duplicates == 10_000
+    ids = [f"install-{i}" for i in range(5_000)]
+    store.write([make_row(install_id=i) for i in ids])
+    assert store.delete_installs(ids) == 5_000
+    assert store.summary()["events"] == 10_000

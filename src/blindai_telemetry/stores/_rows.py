@@ -16,55 +16,72 @@ from typing import Any
 from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS, Row, WriteResult
 
 _KNOWN = frozenset(COLUMN_NAMES)
-_REQUIRED = tuple(c.name for c in EVENT_COLUMNS if not c.nullable)
 
 #: Times a store accepts, in Unix ms: 1970-01-01 up to 2100-01-01. ClickHouse's DateTime64 stops at 2299 and
 #: cannot go below 1900; a real event is never outside this range, and one rule for every store keeps them equal.
 MIN_TIME_MS = 0
 MAX_TIME_MS = 4_102_444_800_000
 
-_INT_RANGE = {"INTEGER": (-(2**31), 2**31 - 1), "BIGINT": (-(2**63), 2**63 - 1)}
 
-
-def _check_value(column: str, kind: str, value: Any) -> Any:
-    """Return `value` if it fits `kind`; raise ValueError naming the column otherwise."""
-    if kind == "VARCHAR":
+def _text(column: str, value: Any) -> Any:
+    if type(value) is not str:
         if not isinstance(value, str):
             raise ValueError(f"column {column!r} must be a string, got {type(value).__name__}")
+        value = str(value)
+    if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:  # lone surrogates: no store can keep them as UTF-8
             raise ValueError(f"column {column!r} is not valid Unicode text") from exc
-        return value
-    if kind == "BOOLEAN":
-        if not isinstance(value, bool):
-            raise ValueError(f"column {column!r} must be a bool, got {type(value).__name__}")
-        return value
-    if kind in ("INTEGER", "BIGINT", "TIMESTAMP"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"column {column!r} must be an int, got {type(value).__name__}")
-        low, high = _INT_RANGE.get(kind, (MIN_TIME_MS, MAX_TIME_MS))
+    return value
+
+
+def _boolean(column: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError(f"column {column!r} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def _integer(low: int, high: int) -> Any:
+    def check(column: str, value: Any) -> Any:
+        if type(value) is not int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"column {column!r} must be an int, got {type(value).__name__}")
+            value = int(value)
         if not low <= value <= high:
             raise ValueError(f"column {column!r} is out of range: {value}")
         return value
-    if kind == "DOUBLE":
+
+    return check
+
+
+def _number(column: str, value: Any) -> Any:
+    if type(value) is not float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"column {column!r} must be a number, got {type(value).__name__}")
         value = float(value)
-        if not math.isfinite(value):  # JSON has no NaN; and NaN != NaN would break read-back equality
-            raise ValueError(f"column {column!r} must be finite")
-        return value
-    # JSON: the remaining catalogue properties, as an object
+    if not math.isfinite(value):  # JSON has no NaN; and NaN != NaN would break read-back equality
+        raise ValueError(f"column {column!r} must be finite")
+    return value
+
+
+def _json(column: str, value: Any) -> Any:
+    """The remaining catalogue properties, as an object: returned as a deep copy with JSON's own types."""
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ValueError(f"column {column!r} must be a dict with string keys")
     try:
-        json.dumps(value, allow_nan=False)
+        return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"column {column!r} is not JSON-serialisable: {exc}") from exc
-    return json.loads(json.dumps(value))  # a deep copy with JSON's types, as a store hands it back
 
 
-_KINDS = tuple((c.name, c.type) for c in EVENT_COLUMNS)
+_CHECKS = {
+    "VARCHAR": _text, "BOOLEAN": _boolean, "DOUBLE": _number, "JSON": _json,
+    "INTEGER": _integer(-(2**31), 2**31 - 1), "BIGINT": _integer(-(2**63), 2**63 - 1),
+    "TIMESTAMP": _integer(MIN_TIME_MS, MAX_TIME_MS),
+}
+# Checked for every row of every batch (about 5 µs a row): one function per column, no dispatch on type.
+_COLUMNS = tuple((c.name, _CHECKS[c.type], not c.nullable) for c in EVENT_COLUMNS)
 
 
 def normalise(row: Row) -> dict[str, Any]:
@@ -76,12 +93,15 @@ def normalise(row: Row) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown column(s): {', '.join(sorted(unknown))}")
     out: dict[str, Any] = {}
-    for name, kind in _KINDS:
-        value = row.get(name)
-        out[name] = None if value is None else _check_value(name, kind, value)
-    for name in _REQUIRED:
-        if out[name] is None:
-            raise ValueError(f"column {name!r} is required")
+    get = row.get
+    for name, check, required in _COLUMNS:
+        value = get(name)
+        if value is None:
+            if required:
+                raise ValueError(f"column {name!r} is required")
+            out[name] = None
+        else:
+            out[name] = check(name, value)
     return out
 
 

@@ -66,6 +66,13 @@ _SELECT_ROWS = ", ".join(
 )
 #: Deletions must be finished when the call returns: the collector then reports the request as done.
 _SYNC = {"mutations_sync": 2, "lightweight_deletes_sync": 2}
+#: Ids per `IN (...)` list: 4,000 UUIDs make ~160 KB of SQL, under ClickHouse's default 256 KiB `max_query_size`
+#: (a group commit can hold more events than that).
+_IDS_PER_QUERY = 4_000
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[i:i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY)]
 
 
 class ClickHouseStore(Store):
@@ -145,9 +152,10 @@ class ClickHouseStore(Store):
         if not unique:
             return _rows.result(0, len(rows))
         with self._lock, self._errors("write events"):
-            ids = [row["event_id"] for row in unique]
-            seen = {r[0] for r in self._client.query("SELECT event_id FROM events WHERE event_id IN %s",
-                                                     [ids]).result_rows}
+            seen: set[str] = set()
+            for ids in _chunks([row["event_id"] for row in unique]):
+                found = self._client.query("SELECT event_id FROM events WHERE event_id IN %s", [ids]).result_rows
+                seen.update(r[0] for r in found)
             new = [row for row in unique if row["event_id"] not in seen]
             if new:
                 token = hashlib.sha256("\n".join(sorted(r["event_id"] for r in new)).encode()).hexdigest()
@@ -161,14 +169,18 @@ class ClickHouseStore(Store):
         ids = list(install_ids)
         if not ids:
             return 0
+        deleted = 0
         with self._lock, self._errors("delete installs"):
-            count = self._client.query("SELECT count() FROM events FINAL WHERE install_id IN %s", [ids]).result_rows
-            # ClickHouse has no multi-statement transaction: both steps are idempotent, and the collector marks
-            # a deletion done only after both returned, so a failed one is finished by retrying the request.
-            self._client.command("DELETE FROM events WHERE install_id IN %s", [ids], settings=_SYNC)
-            self._client.command("ALTER TABLE events UPDATE client_install_id = NULL WHERE client_install_id IN %s",
-                                 [ids], settings=_SYNC)
-        return int(count[0][0])
+            for chunk in _chunks(ids):
+                count = self._client.query("SELECT count() FROM events FINAL WHERE install_id IN %s", [chunk])
+                deleted += int(count.result_rows[0][0])
+                # ClickHouse has no multi-statement transaction: every step is idempotent, and the collector
+                # marks a deletion done only after all returned, so a failed one is finished by a retry.
+                self._client.command("DELETE FROM events WHERE install_id IN %s", [chunk], settings=_SYNC)
+                self._client.command(
+                    "ALTER TABLE events UPDATE client_install_id = NULL WHERE client_install_id IN %s",
+                    [chunk], settings=_SYNC)
+        return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:
         with self._lock, self._errors("delete old events"):
