@@ -45,6 +45,11 @@ def _verdict(checks: list[tuple[str, bool | None]]) -> str:
     return "pass" if not failed else "FAIL: " + ", ".join(failed)
 
 
+def _within(value: float | None, bound: float) -> bool | None:
+    """value ≤ bound, or None when there is no value."""
+    return None if value is None else value <= bound
+
+
 def _ratio(top: float | None, bottom: float | None) -> float | None:
     return None if top is None or not bottom else top / bottom
 
@@ -81,14 +86,14 @@ def _hotpath_rows(rows: list[Row], results: Results) -> None:
     row = Row("track() median, µs", "≤ 3 µs, ≤ 8× floor, best peer ≥ 10× ours", median, _us,
               _ratio(ours, floor), _ratio(peer, ours))
     row.verdict = _verdict([
-        ("> 3 µs", None if ours is None else ours <= 3_000),
-        ("> 8× floor", None if row.ours_over_floor is None else row.ours_over_floor <= 8),
-        ("< 10× best peer", None if row.peer_over_ours is None else row.peer_over_ours >= 10)])
+        ("> 3 µs", _within(ours, 3_000)),
+        ("> 8× floor", _within(row.ours_over_floor, 8)),
+        ("< 10× best peer", None if row.peer_over_ours is None else not row.peer_over_ours < 10)])
     rows.append(row)
     p99 = _pick(results, "hotpath", "p99_ns")
     row = Row("track() p99, µs", "≤ 20 µs", p99, _us, _ratio(p99[sdks.OURS], p99[sdks.FLOOR]),
               _ratio(_best_peer(p99), p99[sdks.OURS]))
-    row.verdict = _verdict([("> 20 µs", None if p99[sdks.OURS] is None else p99[sdks.OURS] <= 20_000)])
+    row.verdict = _verdict([("> 20 µs", _within(p99[sdks.OURS], 20_000))])
     rows.append(row)
 
 
@@ -97,7 +102,7 @@ def _memory_rows(rows: list[Row], results: Results, sizes: Sizes) -> None:
     row = Row(f"RSS growth, MB (collector down; ours {sizes.memory_events_ours:,} events, "
               f"peers {sizes.memory_events_peers:,})", "≤ 20 MB", growth, _mb,
               _ratio(growth[sdks.OURS], growth[sdks.FLOOR]), _ratio(_best_peer(growth), growth[sdks.OURS]))
-    row.verdict = _verdict([("> 20 MB", None if growth[sdks.OURS] is None else growth[sdks.OURS] <= 20e6)])
+    row.verdict = _verdict([("> 20 MB", _within(growth[sdks.OURS], 20e6))])
     rows.append(row)
 
 
@@ -135,7 +140,7 @@ def _exit_rows(rows: list[Row], results: Results, sizes: Sizes) -> None:
             ours = values[sdks.OURS]
             row = Row(f"exit, endpoint {kind}, {words}: s", "≤ 1.5 s", values, _seconds(sizes.exit_kill),
                       peer_over_ours=_ratio(_best_peer(values), ours))
-            row.verdict = _verdict([("> 1.5 s", None if ours is None else ours <= 1.5)])
+            row.verdict = _verdict([("> 1.5 s", _within(ours, 1.5))])
             rows.append(row)
 
 

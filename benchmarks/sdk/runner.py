@@ -72,8 +72,13 @@ def run_child(scenario: str, sdk: str, endpoint: str, options: list[str], limit:
         reader = threading.Thread(target=_read_lines, args=(process, lines), daemon=True)
         reader.start()
         ended: list[float] = []
-        # A blocking waitpid on its own thread sees the exit as it happens (Popen.wait(timeout) polls).
-        waiter = threading.Thread(target=lambda: (process.wait(), ended.append(time.monotonic())), daemon=True)
+
+        def wait() -> None:
+            # A blocking waitpid on its own thread sees the exit as it happens (Popen.wait(timeout) polls).
+            process.wait()
+            ended.append(time.monotonic())
+
+        waiter = threading.Thread(target=wait, daemon=True)
         waiter.start()
         killed = False
         result: dict[str, Any] | None = None

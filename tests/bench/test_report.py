@@ -39,7 +39,7 @@ def test_hot_path_verdict_names_each_missed_target() -> None:
 
 def test_silent_burst_losses_fail_and_unreported_drops_fail() -> None:
     """A loss the SDK did not count, or a counted drop the collector never heard of, fails the burst row."""
-    burst = {"ours": {"lost": 10, "silent": 0, "counted_drops": 10, "reported_drops": 4},
+    burst: dict[str, dict[str, Any]] = {"ours": {"lost": 10, "silent": 0, "counted_drops": 10, "reported_drops": 4},
              "posthog": {"lost": 500, "silent": 500, "counted_drops": None, "reported_drops": 0}}
     row = _row(report.build_rows({"burst": burst}, SIZES), "burst: lost without")
     assert row.verdict == "FAIL: reported 4 of 10 drops"
@@ -53,7 +53,8 @@ def test_killed_exits_print_as_killed_and_fail_for_ours() -> None:
     """A process killed at the limit shows as '>N (killed)'; ours killed or over 1.5 s fails."""
     run = {"seconds": None, "killed": True, "returncode": -9}
     fast = {"seconds": 0.4, "killed": False, "returncode": 0}
-    exits = {"ours": {"down/return": fast, "black-holed/return": run}, "segment": {"down/return": run}}
+    exits: dict[str, dict[str, Any]] = {"ours": {"down/return": fast, "black-holed/return": run},
+                                        "segment": {"down/return": run}}
     rows = report.build_rows({"exit": exits}, SIZES)
     down = _row(rows, "exit, endpoint down, return")
     assert down.verdict == "pass" and down.fmt(down.values["segment"]) == f">{SIZES.exit_kill:g} (killed)"
@@ -63,5 +64,6 @@ def test_killed_exits_print_as_killed_and_fail_for_ours() -> None:
 
 def test_only_measured_steps_get_rows() -> None:
     """A partial run (--only) prints the rows of the steps it ran, nothing else."""
-    rows = report.build_rows({"delivery": {"ours": {"lost": 0}}}, SIZES)
+    delivery: dict[str, dict[str, Any]] = {"ours": {"lost": 0}}
+    rows = report.build_rows({"delivery": delivery}, SIZES)
     assert [row.label.split(" ")[0] for row in rows] == ["delivery"]
