@@ -3,8 +3,9 @@
 Writes take a whole batch as one Arrow table and one `INSERT OR IGNORE ... SELECT` (RESEARCH.md §4: ~1.8 M
 rows/s, against ~1 k rows/s for `executemany`). One statement is one transaction, so a batch is stored
 whole or not at all. Durability: DuckDB appends every commit to the `.wal` file next to the database and
-syncs it (fsync) before the commit returns (`WriteAheadLog::Flush`), so a row is on disk when `write()`
-returns; a restart after `kill -9` replays the WAL. `close()` checkpoints, folding the WAL into the file.
+syncs it before the commit returns (its `WriteAheadLog::Flush`; strace of one `write()` shows exactly one
+`fdatasync` of the `.wal`), so a row is on disk when `write()` returns, and a restart after `kill -9`
+replays the WAL. `close()` checkpoints, folding the WAL into the file.
 
 Deduplication is the `event_id` PRIMARY KEY, so it holds across restarts; `benchmarks/stores` measures what
 it costs against a table without a key (see the report there). DuckDB keeps no other index here: its
@@ -66,6 +67,8 @@ class DuckDBStore(Store):
         # Guards the write connection; readers take their own cursor (DuckDB connections are not shareable
         # between threads, cursors of one database are).
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
         with self._errors("create the schema"):
             self._conn.execute(_CREATE_EVENTS)
@@ -117,16 +120,22 @@ class DuckDBStore(Store):
             deleted = self._conn.execute("DELETE FROM events WHERE time < epoch_ms(?::BIGINT)", [cutoff_ms]).fetchone()
         return int(deleted[0]) if deleted else 0
 
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own connection to the database: reads never wait for the writer's lock after the first."""
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            with self._lock, self._errors("read"):
+                cursor = self._conn.cursor()  # made under the lock: the write connection is not shareable
+                self._cursors.append(cursor)
+            self._local.cursor = cursor
+        return cursor
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
-        with self._lock, self._errors("read"):
-            cursor = self._conn.cursor()  # made under the lock; used outside it
-        try:
-            with self._errors("read"):
-                cursor.execute(sql, list(params))
-                names = [d[0] for d in cursor.description or ()]
-                return names, cursor.fetchall()
-        finally:
-            cursor.close()
+        with self._errors("read"):
+            cursor = self._cursor()
+            cursor.execute(sql, list(params))
+            names = [d[0] for d in cursor.description or ()]
+            return names, cursor.fetchall()
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         names, tuples = self._read(sql, params)
@@ -177,6 +186,8 @@ class DuckDBStore(Store):
             if self._closed:
                 return
             self._closed = True
+            for cursor in self._cursors:
+                cursor.close()
             try:
                 self._conn.execute("CHECKPOINT")
             except duckdb.Error:  # the data is safe in the WAL regardless; the next open replays it
