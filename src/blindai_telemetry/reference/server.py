@@ -317,7 +317,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     telemetry = server_telemetry(args.mode, args.version, args.endpoint, args.config_dir)
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it
+    # Nagle and delayed ACKs add ~40 ms to every keep-alive request after the first.
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     sock.listen(128)  # connections made before uvicorn starts accepting wait in the backlog instead of failing

@@ -1,0 +1,201 @@
+"""`python -m benchmarks.inference`: does telemetry slow inference down?
+
+Four reference servers run as separate processes, identical but for their telemetry:
+- `off`          BLINDAI_DISABLE_TELEMETRY=1 (the baseline),
+- `on`           reporting to a real collector (`blindai-telemetry serve` on a DuckDB file),
+- `blackholed`   reporting to a socket that accepts connections into its backlog and never answers,
+- `off-control`  a second `off` server: the A/A comparison that shows the noise floor of this machine.
+One client sends `run_model` requests to them in interleaved rounds (the order rotates each round), so any
+drift of the machine's load hits every configuration alike. Printed: p50/p99/mean per configuration, each
+configuration's difference from `off` next to the targets (≤ 2 % at p50, ≤ 5 % at p99), and the noise floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from blindai_telemetry import environment_variables as ev
+from blindai_telemetry.reference.models import linear_model, sample_input
+from blindai_telemetry.reference.server import CLIENT_HEADER
+
+CONFIGS = ("off", "on", "blackholed", "off-control")
+TARGETS = {"p50": 2.0, "p99": 5.0}
+BOOTSTRAP = 1000
+#: The client facts a real client sends with each request, so the `on` server does its full per-request work.
+CLIENT_FACTS = {"install_id": "6f1d2c7e-8a7b-4c1e-9d2f-0b1c2d3e4f50", "app_version": "0.6.3", "os_name": "Linux",
+                "os_release": "6.1.0", "arch": "x86_64", "user_agent": "blindai-python"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in (ev.BLINDAI_DISABLE_TELEMETRY, ev.DO_NOT_TRACK, ev.BLINDAI_TELEMETRY_ENDPOINT,
+                        ev.BLINDAI_TELEMETRY_DEBUG, ev.BLINDAI_TELEMETRY_FLUSH_INTERVAL, *ev.CI_VARIABLES)}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    return env
+
+
+def _wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2.0, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {timeout} s")
+        time.sleep(0.1)
+
+
+def start_collector(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cli = Path(sys.executable).with_name("blindai-telemetry")
+    proc = subprocess.Popen([str(cli), "serve", "--db", str(tmp / "bench.duckdb"), "--port", str(port)],
+                            env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    _wait_http(f"{url}/healthz")
+    return proc, url
+
+
+def start_server(name: str, tmp: Path, endpoint: str, disabled: bool) -> tuple[subprocess.Popen[str], str]:
+    env = _clean_env()
+    if disabled:
+        env[ev.BLINDAI_DISABLE_TELEMETRY] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "blindai_telemetry.reference.server", "--port", "0", "--mode", "simulation",
+         "--endpoint", endpoint, "--config-dir", str(tmp / name)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watchdog = threading.Timer(60.0, proc.kill)  # readline() below would wait forever on a server that hangs
+    watchdog.start()
+    line = proc.stdout.readline() if proc.stdout else ""
+    watchdog.cancel()
+    if "listening on" not in line:
+        raise RuntimeError(f"server {name} did not start")
+    url = line.split()[-1]
+    _wait_http(f"{url}/healthz")
+    return proc, url
+
+
+def stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float = 15.0) -> float:
+    """SIGINT, then wait; returns the seconds it took to exit."""
+    started = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return time.perf_counter() - started
+
+
+def measure(urls: dict[str, str], requests: int, warmup: int) -> dict[str, np.ndarray]:
+    headers = {CLIENT_HEADER: json.dumps(CLIENT_FACTS), "Content-Type": "application/json"}
+    body = json.dumps({"inputs": {"x": sample_input("linear", 1).tolist()}}).encode()
+    # TCP_NODELAY: httpx writes headers and body separately, and Nagle's algorithm would hold the body until the
+    # server's delayed ACK (~40 ms) — a tail that has nothing to do with telemetry and would drown it.
+    nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    clients = {name: httpx.Client(base_url=url, headers=headers, timeout=10.0, trust_env=False,
+                                  transport=httpx.HTTPTransport(socket_options=nodelay))
+               for name, url in urls.items()}
+    paths = {}
+    for name, client in clients.items():
+        response = client.post("/models", params={"name": "resnet50"}, content=linear_model(),
+                               headers={"Content-Type": "application/octet-stream"})
+        paths[name] = f"/models/{response.json()['model_id']}/run"
+    latencies: dict[str, list[float]] = {name: [] for name in urls}
+    names = list(urls)
+    for round_ in range(warmup + requests):
+        offset = round_ % len(names)
+        for name in names[offset:] + names[:offset]:  # rotate the order: no configuration always goes first
+            client = clients[name]
+            started = time.perf_counter_ns()
+            response = client.post(paths[name], content=body)
+            elapsed = time.perf_counter_ns() - started
+            if response.status_code != 200:
+                raise RuntimeError(f"{name}: run_model answered {response.status_code}")
+            if round_ >= warmup:
+                latencies[name].append(elapsed / 1e6)
+    for client in clients.values():
+        client.close()
+    return {name: np.asarray(values) for name, values in latencies.items()}
+
+
+def report(latencies: dict[str, np.ndarray], requests: int) -> None:
+    stats = {name: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99)), "mean": float(v.mean())}
+             for name, v in latencies.items()}
+    print(f"\nrun_model latency, {requests:,} requests per configuration, interleaved (linear model, batch 1)")
+    print(f"{'configuration':<14}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
+    for name, s in stats.items():
+        print(f"{name:<14}{s['p50']:>10.3f}{s['p99']:>10.3f}{s['mean']:>10.3f}")
+    base = stats["off"]
+    print("\ndifference from `off`, with a 95 % bootstrap interval over rounds (targets: p50 ≤ +2 %, p99 ≤ +5 %;")
+    print("`off-control` runs the very same configuration as `off`: its difference is this machine's noise):")
+    rng = np.random.default_rng(0)
+    rounds = len(latencies["off"])
+    # Resample whole rounds: the configurations of one round ran back to back, under the same load.
+    picks = rng.integers(0, rounds, size=(BOOTSTRAP, rounds))
+    for name in ("on", "blackholed", "off-control"):
+        parts = []
+        for q, target in TARGETS.items():
+            level = float(q[1:])
+            diff = (stats[name][q] / base[q] - 1) * 100
+            resampled = (np.percentile(latencies[name][picks], level, axis=1)
+                         / np.percentile(latencies["off"][picks], level, axis=1) - 1) * 100
+            low, high = np.percentile(resampled, [2.5, 97.5])
+            verdict = "within" if diff <= target else "OVER"
+            parts.append(f"{q} {diff:+6.2f} % [{low:+.1f}, {high:+.1f}] ({verdict} target)")
+        print(f"  {name:<12} " + "   ".join(parts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=200)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp_name:
+        tmp = Path(tmp_name)
+        collector, collector_url = start_collector(tmp)
+        hole = socket.socket()
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)  # connections complete into the backlog; nothing ever accepts or answers them
+        hole_url = f"http://127.0.0.1:{hole.getsockname()[1]}"
+        servers: dict[str, tuple[subprocess.Popen[str], str]] = {}
+        try:
+            servers["off"] = start_server("off", tmp, collector_url, disabled=True)
+            servers["on"] = start_server("on", tmp, collector_url, disabled=False)
+            servers["blackholed"] = start_server("blackholed", tmp, hole_url, disabled=False)
+            servers["off-control"] = start_server("off-control", tmp, collector_url, disabled=True)
+            latencies = measure({name: url for name, (_, url) in servers.items()}, args.requests, args.warmup)
+        finally:
+            exits = {name: stop(proc) for name, (proc, _) in servers.items()}
+            hole.close()
+        summary = httpx.get(f"{collector_url}/api/v1/summary", timeout=10.0, trust_env=False).json()
+        stop(collector)
+    report(latencies, args.requests)
+    print(f"\nthe collector stored {summary.get('events')} events from {summary.get('installs')} install(s): "
+          "the `on` server's (the `off` ones send nothing, the `blackholed` one cannot)")
+    print("seconds from SIGINT to exit: " + ", ".join(f"{n} {s:.2f}" for n, s in exits.items()))
+
+
+if __name__ == "__main__":
+    main()
