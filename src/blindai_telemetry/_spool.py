@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,16 @@ from blindai_telemetry._transport import dumps
 #: 10 MB holds ~15,000 events: a few hours of a busy server's telemetry during a collector outage.
 DEFAULT_MAX_BYTES = 10_000_000
 _SUFFIX = ".batch.json"
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A batch the spool deleted to stay within its bound."""
+
+    path: Path
+    events: int
+    #: The drop counters that batch carried (they must be reported by another batch).
+    dropped: dict[str, Any]
 
 
 class Spool:
@@ -36,11 +47,11 @@ class Spool:
         except OSError:
             return []
 
-    def write(self, batch: dict[str, Any], keep: Collection[Path] = ()) -> tuple[Path | None, int, list[Path]]:
-        """Store `batch`; returns (its file or None when the disk refused, events dropped to make room, the
-        files removed to make room). Files in `keep` (batches being sent) are not removed."""
+    def write(self, batch: dict[str, Any], keep: Collection[Path] = ()) -> tuple[Path | None, list[Removed]]:
+        """Store `batch`; returns (its file, or None when the disk refused; the batches removed to make room).
+        Files in `keep` (batches being sent) are not removed."""
         data = dumps(batch)
-        dropped, removed = self._make_room(len(data), keep)
+        removed = self._make_room(len(data), keep)
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
         path = self.directory / name
         try:
@@ -55,10 +66,10 @@ class Spool:
                     os.unlink(tmp)
                 raise
         except OSError:
-            return None, dropped, removed
-        return path, dropped, removed
+            return None, removed
+        return path, removed
 
-    def _make_room(self, incoming: int, keep: Collection[Path]) -> tuple[int, list[Path]]:
+    def _make_room(self, incoming: int, keep: Collection[Path]) -> list[Removed]:
         files = [p for p in self.files() if p not in keep]
         sizes = []
         for p in files:
@@ -67,17 +78,16 @@ class Spool:
             except OSError:
                 sizes.append(0)
         total = sum(sizes)
-        dropped = 0
-        removed: list[Path] = []
+        removed: list[Removed] = []
         for path, size in zip(files, sizes, strict=True):
             if total + incoming <= self.max_bytes:
                 break
-            batch = self.load(path)
-            dropped += len(batch.get("events", [])) if batch else 0
+            batch = self.load(path) or {}
+            dropped = batch.get("dropped")
+            removed.append(Removed(path, len(batch.get("events", [])), dropped if isinstance(dropped, dict) else {}))
             self.remove(path)
-            removed.append(path)
             total -= size
-        return dropped, removed
+        return removed
 
     def load(self, path: Path) -> dict[str, Any] | None:
         try:

@@ -97,11 +97,13 @@ class Pipeline:
         self.outbox: collections.deque[Batch] = collections.deque()
         self._spool_loaded: set[Path] = set()
         self._spooled_items: dict[Path, int] = {}  # files this process wrote: how many queued items each holds
+        self._drops_only_batches = 0
         self._replay_pending = bool(self.spool and self.spool.files())
         self.failures = 0
         self._resume_at = 0.0
         self._explicit_wait = False  # the receiver asked for the wait (Retry-After): flush honours it
         self._force = False
+        self.cycles = 0  # worker cycles completed, so that flush() knows its forced attempt happened
         self._deadline: float | None = None
         self._stopping = False
         self.stopped = False
@@ -124,7 +126,10 @@ class Pipeline:
 
     # --- flush / shutdown (host thread) --------------------------------------------------------------------
     def _done_with(self, target: int) -> bool:
-        return self.handled + self.queue_full >= target and not self._replay_pending
+        """Everything queued up to `target` is delivered or dropped, and every drop so far is reported (or rides
+        on a batch of events still to be delivered)."""
+        return (self.handled + self.queue_full >= target and not self._replay_pending
+                and not self._drops_only_batches and not self._pending_drops())
 
     def flush(self, timeout: float) -> bool:
         with self.lock:
@@ -132,6 +137,7 @@ class Pipeline:
         if self._done_with(target):
             return True
         deadline = time.monotonic() + max(timeout, 0.0)
+        cycles = self.cycles
         self._force = True
         self.wake.set()
         with self.progress:
@@ -139,6 +145,8 @@ class Pipeline:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self.thread.is_alive():
                     return False
+                if self.cycles > cycles and not self._force and self._resume_at > deadline:
+                    return False  # the forced attempt failed and the next one comes after our deadline
                 self.progress.wait(min(remaining, 0.5))
         return True
 
@@ -188,6 +196,7 @@ class Pipeline:
             except Exception:  # seam: the worker must survive anything, or telemetry silently stops
                 logger.debug("blindai-telemetry worker error", exc_info=True)
             finally:
+                self.cycles += 1
                 with self.progress:
                     self.progress.notify_all()
         if self.spool is not None:
@@ -270,12 +279,12 @@ class Pipeline:
 
     def _to_spool(self, batch: Batch) -> None:
         assert self.spool is not None
-        path, dropped, removed = self.spool.write(self._payload(batch), keep=self._spool_loaded)
-        if dropped:
-            self.drops["spool_full"] += dropped
-        for old in removed:  # items this process had spooled there are now definitively lost (and counted)
-            self.handled += self._spooled_items.pop(old, 0)
-            self._spool_loaded.discard(old)
+        path, removed = self.spool.write(self._payload(batch), keep=self._spool_loaded)
+        for old in removed:  # definitively lost, and counted (with the drop counts it was carrying)
+            self.drops["spool_full"] += old.events
+            self._carry_over(old.dropped)
+            self.handled += self._spooled_items.pop(old.path, 0)
+            self._spool_loaded.discard(old.path)
         batch.spool_path = path
         if path is not None:
             self._spool_loaded.add(path)
@@ -313,9 +322,17 @@ class Pipeline:
                 self.outbox.append(batch)
                 return batch
         fresh = self._new_batch()
+        if fresh is None and self._pending_drops():
+            # Nothing to send but drops to report (every event filtered out, a full spool): report them
+            # in a batch of no events, so that no drop goes unreported when traffic stops.
+            fresh = Batch([], self._take_drops())
+            self._drops_only_batches += 1
         if fresh is not None:
             self.outbox.append(fresh)
         return fresh
+
+    def _pending_drops(self) -> bool:
+        return self.queue_full != self._queue_full_seen or any(self.drops.get(k) for k in WIRE_DROP_REASONS)
 
     def _payload(self, batch: Batch) -> dict[str, Any]:
         return {"schema_version": 1, "sent_at": int(time.time() * 1000), "dropped": batch.dropped,
@@ -353,18 +370,24 @@ class Pipeline:
         if result.outcome in (Outcome.DROP, Outcome.TOO_LARGE):
             self._log_once(f"drop-{result.status}", f"the receiver refused a batch (HTTP {result.status})")
             self.dropped_total["refused"] += len(batch.events)
-            for k, v in batch.dropped.items():  # the drops it carried were not reported after all
-                if k in WIRE_DROP_REASONS and isinstance(v, int) and v > 0:
-                    self.drops[k] += v
-                    self.dropped_total[k] -= v
+            self._carry_over(batch.dropped)
             self._resolved(batch)
             return True
         self._backoff(result)
         return False
 
+    def _carry_over(self, dropped: dict[str, Any]) -> None:
+        """A batch that will never be delivered was carrying drop counts: the next batch reports them."""
+        for k, v in dropped.items():
+            if k in WIRE_DROP_REASONS and isinstance(v, int) and v > 0:
+                self.drops[k] += v
+                self.dropped_total[k] -= v
+
     def _resolved(self, batch: Batch) -> None:
         self.outbox.popleft()
         self.handled += batch.items
+        if not batch.events:
+            self._drops_only_batches -= 1
         if self.spool is not None and batch.spool_path is not None:
             self.spool.remove(batch.spool_path)
             self._spool_loaded.discard(batch.spool_path)

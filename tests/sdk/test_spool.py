@@ -1,0 +1,82 @@
+"""The optional spool: events survive a collector outage and a restart of the host, within a disk bound."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from blindai_telemetry import InMemoryTransport, SendResult, Telemetry
+from blindai_telemetry._spool import Spool
+from sdk.sinks import Sink, black_hole
+
+
+def test_spooled_events_are_replayed_by_the_next_start(sink: Sink, make_telemetry: Callable[..., Telemetry],
+                                                       tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    with black_hole() as down:
+        pass  # nothing listens there: the collector is down
+    first = make_telemetry(endpoint=down, spool_dir=spool_dir)
+    for i in range(30):
+        first.track("model_run", model_name="resnet50", duration_ms=float(i))
+    assert first.flush(timeout=0.5) is False
+    for i in range(30, 40):  # tracked while the worker backs off
+        first.track("model_run", model_name="resnet50", duration_ms=float(i))
+    first.shutdown(timeout=0.5)
+    assert Spool(spool_dir).files(), "undelivered batches are on disk"
+
+    # the host restarts, the collector is back
+    second = make_telemetry(endpoint=sink.url, spool_dir=spool_dir)
+    assert second.flush(timeout=10.0)
+    durations = sorted(e["properties"]["duration_ms"] for e in sink.events())
+    assert durations == [float(i) for i in range(40)]
+    assert len({e["event_id"] for e in sink.events()}) == 40
+    assert Spool(spool_dir).files() == []
+
+
+def test_delivered_batches_leave_no_file(make_telemetry: Callable[..., Telemetry], tmp_path: Path) -> None:
+    transport = InMemoryTransport()
+    telemetry = make_telemetry(transport=transport, spool_dir=tmp_path / "spool")
+    telemetry.track("server_started")
+    assert telemetry.flush(timeout=10.0)
+    assert len(transport.events) == 1
+    assert Spool(tmp_path / "spool").files() == []
+
+
+def test_refused_batches_are_removed_from_the_spool(make_telemetry: Callable[..., Telemetry],
+                                                   tmp_path: Path) -> None:
+    telemetry = make_telemetry(transport=InMemoryTransport([SendResult.DROP]), spool_dir=tmp_path / "spool")
+    telemetry.track("server_started")
+    assert telemetry.flush(timeout=10.0)
+    assert Spool(tmp_path / "spool").files() == []
+
+
+def test_spool_is_bounded_and_counts_what_it_drops(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=2_000)
+    batch = {"events": [{"event": "server_started", "pad": "x" * 300}] * 2}
+    dropped_total = 0
+    for _ in range(10):
+        path, removed = spool.write(batch)
+        assert path is not None
+        dropped_total += sum(r.events for r in removed)
+    sizes = sum(p.stat().st_size for p in spool.files())
+    assert sizes <= 2_000
+    assert dropped_total == 2 * (10 - len(spool.files()))
+
+
+def test_spool_drops_reach_the_collector_as_spool_full(make_telemetry: Callable[..., Telemetry],
+                                                       tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    transport = InMemoryTransport([SendResult.retry(0.5)])  # one failure; the receiver asks for a pause
+    telemetry = make_telemetry(transport=transport, spool_dir=spool_dir, max_batch_size=5, flush_interval=60)
+    telemetry._pipeline.spool = Spool(spool_dir, max_bytes=6_000)  # tiny disk budget: a few batches
+    for i in range(5):
+        telemetry.track("model_run", model_name="resnet50", duration_ms=float(i))
+    with transport.received:
+        assert transport.received.wait_for(lambda: transport.payloads, timeout=10.0)
+    for i in range(5, 50):  # during the pause: spooled, and the oldest pushed out of the bounded spool
+        telemetry.track("model_run", model_name="resnet50", duration_ms=float(i))
+    assert telemetry.flush(timeout=10.0)
+    reported = sum(p["dropped"]["spool_full"] for p in transport.delivered)
+    assert reported > 0
+    assert reported + len(transport.events) == 50  # every event delivered or reported dropped
+    assert telemetry.stats()["dropped"] == {"spool_full": reported}
