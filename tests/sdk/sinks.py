@@ -6,6 +6,7 @@ import gzip
 import http.server
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -81,11 +82,15 @@ def _handler(sink: Sink) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def http_sink() -> Iterator[Sink]:
+def http_sink(tls: ssl.SSLContext | None = None) -> Iterator[Sink]:
+    """A recording sink; over HTTPS when given a server TLS context."""
     sink = Sink()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(sink))
     server.daemon_threads = True
-    sink.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    sink.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

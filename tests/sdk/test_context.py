@@ -131,3 +131,15 @@ def test_server_attaches_the_clients_facts(make_telemetry: Callable[..., Telemet
     for event in transport.events:
         assert event["properties"]["client_install_id"] == client.install_id != server.install_id
         assert event["properties"]["client_user_agent"] == "blindai-client"
+
+
+@pytest.mark.parametrize(("argument", "env", "expected"), [
+    (None, None, 2.0), (None, "0.5", 0.5), (0.25, "0.5", 0.25), (None, "soon", 2.0), (None, "-1", 2.0),
+])
+def test_flush_interval_is_resolved_argument_then_environment_then_default(
+        argument: float | None, env: str | None, expected: float, monkeypatch: pytest.MonkeyPatch,
+        make_telemetry: Callable[..., Telemetry]) -> None:
+    if env is not None:
+        monkeypatch.setenv(ev.BLINDAI_TELEMETRY_FLUSH_INTERVAL, env)
+    telemetry = make_telemetry(transport=InMemoryTransport(), flush_interval=argument)
+    assert telemetry.flush_interval == expected
