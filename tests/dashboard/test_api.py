@@ -132,18 +132,16 @@ def test_model_sizes_histogram_in_power_of_two_buckets(get: Get, fleet_rows: Row
     assert labels[0] == "2 MiB–4 MiB" and labels[-1] == "512 MiB–1 GiB"
 
 
-def test_uptime_distribution_counts_each_server_process_once(get: Get, fleet_rows: Rows) -> None:
-    longest: dict[str, float] = {}
-    for r in dataset.visible(fleet_rows):
-        if r.get("mode") and r.get("uptime_s") is not None:
-            longest[r["session_id"]] = max(longest.get(r["session_id"], 0.0), r["uptime_s"])
+def test_uptime_distribution_counts_each_stopped_server_process_once(get: Get, fleet_rows: Rows) -> None:
+    stopped = [r["uptime_s"] for r in dataset.visible(fleet_rows) if r["event"] == "server_stopped"]
     body = get("/api/v1/uptime")
-    assert sum(n for _, n in body["rows"]) == len(longest)
+    assert body["columns"] == ["bucket", "processes"]
     limits = [60, 600, 3600, 21600, 86400, 604800, float("inf")]
     want = [0] * len(limits)
-    for up in longest.values():
+    for up in stopped:
         want[next(i for i, lim in enumerate(limits) if up < lim)] += 1
     assert [n for _, n in body["rows"]] == want
+    assert sum(want) == len(stopped) > 5
 
 
 def test_hardware_counts_installs_per_cpu_count_and_memory(get: Get, fleet_rows: Rows) -> None:

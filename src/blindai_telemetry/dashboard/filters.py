@@ -96,6 +96,17 @@ class Dialect:
         # Integer typed in both engines, so buckets compare and sort as numbers.
         return f"toInt64(floor(log2({column})))" if self.clickhouse else f"CAST(floor(log2({column})) AS BIGINT)"
 
+    @property
+    def materialized(self) -> str:
+        """Computes a CTE once although it is read twice (DuckDB); ClickHouse has no such keyword."""
+        return "" if self.clickhouse else "MATERIALIZED "
+
+    def latest(self, column: str) -> str:
+        """The last non-null value of `column` by time, within a GROUP BY."""
+        if self.clickhouse:
+            return f"argMaxIf({column}, time, {column} IS NOT NULL)"
+        return f"arg_max({column}, time) FILTER (WHERE {column} IS NOT NULL)"
+
     def literal(self, value: str | datetime) -> str:
         """A SQL literal for a validated value (identifiers matching NAME_PATTERN, or a timestamp).
 

@@ -74,20 +74,21 @@ def active_installs(store: Store, f: Filters) -> Table:
     d = _dialect(store)
     p = d.period(f.granularity)
     # A client is an install that sends as a client, or one named by a server's event (client_install_id):
-    # clients of servers that report for them are counted too.
+    # clients of servers that report for them are counted too. Distinct (period, id) pairs first, then a
+    # plain count: much cheaper than count(DISTINCT) per group on millions of rows.
     sql = f"""
         WITH ids AS (
-            SELECT {p} AS period, {IS_SERVER} AS server, install_id AS id FROM events {where(f, d)}
+            SELECT {p} AS period, CASE WHEN {IS_SERVER} THEN 1 ELSE 0 END AS server, install_id AS id
+            FROM events {where(f, d)}
             UNION ALL
-            SELECT {p} AS period, false AS server, client_install_id AS id FROM events
+            SELECT {p} AS period, 0 AS server, client_install_id AS id FROM events
             {where(f, d, "client_install_id IS NOT NULL")}
-        )
-        SELECT period,
-               count(DISTINCT CASE WHEN server THEN id END) AS servers,
-               count(DISTINCT CASE WHEN NOT server THEN id END) AS clients
-        FROM ids GROUP BY period ORDER BY period"""
-    columns = ["period", "servers", "clients"]
-    return Table(columns, _fetch(store, sql, columns))
+        ),
+        pairs AS (SELECT DISTINCT period, server, id FROM ids)
+        SELECT period, sum(server) AS servers, sum(1 - server) AS clients
+        FROM pairs GROUP BY period ORDER BY period"""
+    rows = [[plain(r["period"]), int(r["servers"]), int(r["clients"])] for r in store.fetch(sql)]
+    return Table(["period", "servers", "clients"], rows)
 
 
 def events_over_time(store: Store, f: Filters) -> Table:
@@ -100,8 +101,10 @@ def events_over_time(store: Store, f: Filters) -> Table:
 
 def modes(store: Store, f: Filters) -> Table:
     d = _dialect(store)
-    sql = f"""SELECT {d.period(f.granularity)} AS period, mode, count(DISTINCT install_id) AS servers
-              FROM events {where(f, d, IS_SERVER)} GROUP BY period, mode ORDER BY period, mode"""
+    sql = f"""
+        WITH pairs AS (SELECT DISTINCT {d.period(f.granularity)} AS period, mode, install_id FROM events
+                       {where(f, d, IS_SERVER)})
+        SELECT period, mode, count(*) AS servers FROM pairs GROUP BY period, mode ORDER BY period, mode"""
     rows = _fetch(store, sql, ["period", "mode", "servers"])
     totals: dict[Any, int] = {}
     for period, _, n in rows:
@@ -115,39 +118,43 @@ def versions(store: Store, f: Filters) -> Table:
     p = d.period(f.granularity)
     sql = f"""
         WITH v AS (
-            SELECT {p} AS period, CASE WHEN {IS_SERVER} THEN 'server' ELSE 'client' END AS kind,
+            SELECT DISTINCT {p} AS period, CASE WHEN {IS_SERVER} THEN 'server' ELSE 'client' END AS kind,
                    app_version AS version, install_id AS id
             FROM events {where(f, d, "app_version IS NOT NULL")}
             UNION ALL
-            SELECT {p} AS period, 'client' AS kind, client_app_version AS version, client_install_id AS id
+            SELECT DISTINCT {p} AS period, 'client' AS kind, client_app_version AS version, client_install_id AS id
             FROM events {where(f, d, "client_app_version IS NOT NULL", "client_install_id IS NOT NULL")}
-        )
-        SELECT period, kind, version, count(DISTINCT id) AS installs FROM v
+        ),
+        pairs AS (SELECT DISTINCT period, kind, version, id FROM v)
+        SELECT period, kind, version, count(*) AS installs FROM pairs
         GROUP BY period, kind, version ORDER BY period, kind, version"""
     columns = ["period", "kind", "version", "installs"]
     return Table(columns, _fetch(store, sql, columns))
 
 
-_PLATFORM_DIMENSIONS = (
-    # kind, column, which id it counts
-    ("os", "os_name", "install_id"),
-    ("arch", "arch", "install_id"),
-    ("client_os", "client_os_name", "client_install_id"),
-    ("client_arch", "client_arch", "client_install_id"),
-    ("client_user_agent", "client_user_agent", "client_install_id"),
-)
+def _by_latest(store: Store, f: Filters, ident: str, dimensions: Sequence[tuple[str, str]]) -> list[list[Any]]:
+    """[kind, value, installs]: each install (`ident`) counted once, under the value it reported last.
+
+    One pass groups the events by install (tens of thousands of groups, cheap), then each dimension is a
+    count over those few rows; counting distinct installs per value over the raw events would hash every id
+    once per dimension."""
+    d = _dialect(store)
+    latest = ", ".join(f"{d.latest(column)} AS {kind}" for kind, column in dimensions)
+    parts = [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs FROM per_install "
+             f"WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _ in dimensions]
+    sql = f"""
+        WITH per_install AS {d.materialized}(SELECT {ident}, {latest} FROM events
+                                              {where(f, d, f"{ident} IS NOT NULL")} GROUP BY {ident})
+        {" UNION ALL ".join(parts)}"""
+    return [[r["kind"], r["value"], int(r["installs"])] for r in store.fetch(sql)]
 
 
 def platforms(store: Store, f: Filters) -> Table:
-    d = _dialect(store)
-    parts = [
-        f"SELECT '{kind}' AS kind, {column} AS value, count(DISTINCT {ident}) AS installs FROM events "
-        f"{where(f, d, f'{column} IS NOT NULL', f'{ident} IS NOT NULL')} GROUP BY value"
-        for kind, column, ident in _PLATFORM_DIMENSIONS
-    ]
-    sql = " UNION ALL ".join(parts) + " ORDER BY kind, installs DESC, value"
-    columns = ["kind", "value", "installs"]
-    return Table(columns, _fetch(store, sql, columns))
+    rows = _by_latest(store, f, "install_id", [("os", "os_name"), ("arch", "arch")])
+    rows += _by_latest(store, f, "client_install_id", [
+        ("client_os", "client_os_name"), ("client_arch", "client_arch"), ("client_user_agent", "client_user_agent")])
+    rows.sort(key=lambda r: (r[0], -r[2], r[1]))
+    return Table(["kind", "value", "installs"], rows)
 
 
 def performance(store: Store, f: Filters, by: PerformanceBy = "time") -> Table:
@@ -194,49 +201,44 @@ UPTIME_BUCKETS: tuple[tuple[float, str], ...] = (
 
 def uptime(store: Store, f: Filters) -> Table:
     d = _dialect(store)
-    # One value per server process: the longest uptime it reported (its last event, usually server_stopped).
-    # Old BlindAI servers send no session id; their install id stands in.
-    cases = " ".join(f"WHEN up < {limit} THEN {i}" for i, (limit, _) in enumerate(UPTIME_BUCKETS[:-1]))
-    sql = f"""
-        WITH s AS (SELECT coalesce(session_id, install_id) AS sid, max(uptime_s) AS up FROM events
-                   {where(f, d, IS_SERVER, "uptime_s IS NOT NULL")} GROUP BY sid)
-        SELECT CASE {cases} ELSE {len(UPTIME_BUCKETS) - 1} END AS b, count(*) AS sessions FROM s GROUP BY b"""
-    counts = {int(r["b"]): int(r["sessions"]) for r in store.fetch(sql)}
-    return Table(["bucket", "sessions"], [[label, counts.get(i, 0)] for i, (_, label) in enumerate(UPTIME_BUCKETS)])
+    # A server reports its uptime when it stops: one value per process that stopped cleanly. (A process that
+    # crashed sends no server_stopped and is not in this distribution.)
+    cases = " ".join(f"WHEN uptime_s < {limit} THEN {i}" for i, (limit, _) in enumerate(UPTIME_BUCKETS[:-1]))
+    sql = f"""SELECT CASE {cases} ELSE {len(UPTIME_BUCKETS) - 1} END AS b, count(*) AS processes FROM events
+              {where(f, d, "event = 'server_stopped'", "uptime_s IS NOT NULL")} GROUP BY b"""
+    counts = {int(r["b"]): int(r["processes"]) for r in store.fetch(sql)}
+    return Table(["bucket", "processes"], [[label, counts.get(i, 0)] for i, (_, label) in enumerate(UPTIME_BUCKETS)])
 
 
 def hardware(store: Store, f: Filters) -> Table:
-    d = _dialect(store)
-    sql = " UNION ALL ".join(
-        f"SELECT '{kind}' AS kind, CAST({column} AS DOUBLE) AS value, count(DISTINCT install_id) AS installs "
-        f"FROM events {where(f, d, f'{column} IS NOT NULL')} GROUP BY value"
-        for kind, column in (("cpu_count", "cpu_count"), ("memory_gb", "memory_gb"))
-    ) + " ORDER BY kind, value"
     rows = []
-    for r in store.fetch(sql):
-        value = float(r["value"])
-        rows.append([r["kind"], int(value) if value.is_integer() else value, int(r["installs"])])
+    for kind, value, n in _by_latest(store, f, "install_id", [("cpu_count", "cpu_count"), ("memory_gb", "memory_gb")]):
+        number = float(value)
+        rows.append([kind, int(number) if number.is_integer() else number, n])
+    rows.sort(key=lambda r: (r[0], r[1]))
     return Table(["kind", "value", "installs"], rows)
 
 
 def funnel(store: Store, f: Filters) -> Table:
     d = _dialect(store)
     w = f.window_days
-    # Each install's first start in the range opens its window; the upload must fall inside it, and the
-    # run after that upload and inside the same window.
+    # Each install's first start in the range opens its window. One more pass over that install's uploads and
+    # runs inside the window finds its first upload (t1) and its last run (tr): it "ran" when tr >= t1, i.e.
+    # when some run came after the first upload and inside the window.
     sql = f"""
-        WITH e AS (SELECT install_id, event, time FROM events {where(f, d)}),
-        s AS (SELECT install_id, min(time) AS t0 FROM e WHERE event = 'server_started' GROUP BY install_id),
-        u AS (SELECT s.install_id AS install_id, min(e.time) AS t1, min(s.t0) AS t0 FROM s
-              JOIN e ON e.install_id = s.install_id
-              WHERE e.event = 'model_uploaded' AND e.time >= s.t0 AND e.time < s.t0 + INTERVAL {w} DAY
-              GROUP BY s.install_id),
-        r AS (SELECT DISTINCT u.install_id AS install_id FROM u JOIN e ON e.install_id = u.install_id
-              WHERE e.event = 'model_run' AND e.time >= u.t1 AND e.time < u.t0 + INTERVAL {w} DAY)
-        SELECT (SELECT count(*) FROM s) AS started, (SELECT count(*) FROM u) AS uploaded,
-               (SELECT count(*) FROM r) AS ran"""
+        WITH s AS {d.materialized}(SELECT install_id, min(time) AS t0 FROM events
+                                   {where(f, d, "event = 'server_started'")} GROUP BY install_id),
+        x AS (SELECT e.install_id AS install_id,
+                     min(CASE WHEN e.event = 'model_uploaded' THEN e.time END) AS t1,
+                     max(CASE WHEN e.event = 'model_run' THEN e.time END) AS tr
+              FROM events AS e JOIN s ON e.install_id = s.install_id
+              {where(f, d, "e.event IN ('model_uploaded', 'model_run')", "e.time >= s.t0",
+                     f"e.time < s.t0 + INTERVAL {w} DAY")}
+              GROUP BY e.install_id)
+        SELECT (SELECT count(*) FROM s) AS started, count(t1) AS uploaded,
+               sum(CASE WHEN tr >= t1 THEN 1 ELSE 0 END) AS ran FROM x"""
     row = store.fetch(sql)[0]
-    started, uploaded, ran = (int(row[k]) for k in ("started", "uploaded", "ran"))
+    started, uploaded, ran = (int(row[k] or 0) for k in ("started", "uploaded", "ran"))
     return Table(["step", "installs", "share"], [
         ["started", started, _share(started, started)],
         ["uploaded", uploaded, _share(uploaded, started)],
@@ -295,16 +297,19 @@ PANELS: dict[str, Panel] = {p.id: p for p in (
     Panel("versions", "Version adoption",
           "Distinct server and client installs on each version in each period.", versions),
     Panel("platforms", "Platforms",
-          "Installs by operating system and CPU architecture, and clients by OS, architecture and user agent.",
+          "Installs by operating system and CPU architecture, and clients by OS, architecture and user agent "
+          "(each counted once, by what it reported last).",
           platforms),
     Panel("performance", "Request performance",
           "p50 / p95 / p99 of duration_ms of successful model uploads and runs as measured in the wild.",
           performance),
     Panel("model_sizes", "Model sizes", "How many uploaded models fall in each power-of-two size range.",
           model_sizes),
-    Panel("uptime", "Server uptime", "How long server processes ran (their longest reported uptime).", uptime),
+    Panel("uptime", "Server uptime", "How long server processes ran before they stopped (uptime at server_stopped).",
+          uptime),
     Panel("hardware", "Hardware",
-          "Installs by CPU count and by memory (memory is rounded to a power of two by the SDK).", hardware),
+          "Installs by CPU count and by memory, as last reported (the SDK rounds memory to a power of two).",
+          hardware),
     Panel("funnel", "Funnel",
           "Servers started in the range, and how many uploaded a model and then ran one within the window.",
           funnel),
