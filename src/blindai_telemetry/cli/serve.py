@@ -1,7 +1,100 @@
-"""`blindai-telemetry` commands: serve (not written yet)."""
+"""`blindai-telemetry serve`: run the collector (uvicorn, one process that owns its DuckDB file).
+
+FastAPI, uvicorn and the stores are imported inside the command, so the CLI works with the SDK alone.
+Uvicorn runs without its access log and without proxy headers: both would write or trust client addresses,
+and the collector never stores or logs one (the app logs requests itself, without the address).
+"""
 
 from __future__ import annotations
 
+import logging
+import socket
+import sys
+
 import click
 
-COMMANDS: list[click.Command] = []
+DEFAULT_DB = "./telemetry.duckdb"
+#: Seconds uvicorn waits for requests in flight at SIGTERM: a batch waits at most for one group commit.
+GRACEFUL_SHUTDOWN_TIMEOUT = 30
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so that `--port 0` works and the real port can be printed."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+@click.command("serve")
+@click.option("--db", "db", metavar="PATH", default=None, help=f"DuckDB file to store into [default: {DEFAULT_DB}]")
+@click.option("--store", "store_url", metavar="URL", default=None,
+              help="Store URL instead of a DuckDB file, e.g. clickhouse://user:password@host:8123/db")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port, printed at start).")
+@click.option("--admin-token", default=None, metavar="TOKEN",
+              help="Token for operator endpoints (deletion by id list, query API, dashboard beyond loopback).")
+@click.option("--write-key", "write_keys", multiple=True, metavar="KEY",
+              help="Require this key on ingestion (Authorization: Bearer KEY, or api_key on /2/httpapi). Repeatable.")
+@click.option("--retention-days", default=365, show_default=True, type=click.IntRange(min=0),
+              help="Delete events older than this many days (at start, then hourly); 0 keeps them forever.")
+@click.option("--forward-amplitude-key", default=None, metavar="KEY", help="Also forward accepted events to Amplitude.")
+@click.option("--forward-amplitude-url", default="https://api2.amplitude.com", show_default=True, metavar="URL")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(db: str | None, store_url: str | None, host: str, port: int, admin_token: str | None,
+          write_keys: tuple[str, ...], retention_days: int, forward_amplitude_key: str | None,
+          forward_amplitude_url: str, log_level: str) -> None:
+    """Run the collector: receive, validate and store telemetry; serve the dashboard."""
+    from blindai_telemetry.collector.settings import CollectorSettings
+
+    if db is not None and store_url is not None:
+        raise click.UsageError("--db and --store exclude each other: name one store")
+    settings = CollectorSettings(
+        host=host, port=port, admin_token=admin_token or None, write_keys=tuple(k for k in write_keys if k),
+        retention_days=retention_days, forward_amplitude_key=forward_amplitude_key,
+        forward_amplitude_url=forward_amplitude_url,
+    )
+    if not settings.loopback_only and settings.admin_token is None:
+        raise click.UsageError(
+            f"refusing to listen on {host} without --admin-token: beyond loopback, deletion, the query API "
+            "and the dashboard must be protected"
+        )
+
+    import uvicorn
+
+    from blindai_telemetry.collector.app import create_app
+    from blindai_telemetry.stores import StoreError, open_store
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        store = open_store(db if db is not None or store_url is not None else DEFAULT_DB, store_url)
+    except (StoreError, ValueError, OSError) as exc:
+        raise click.ClickException(f"cannot open the store: {exc}") from None
+    try:
+        try:
+            sock = _bind(host, port)
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        bound_port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"blindai-telemetry collector listening on http://{shown}:{bound_port}", err=True)
+        config = uvicorn.Config(
+            create_app(settings, store), log_config=None, log_level=log_level, lifespan="on",
+            access_log=False, proxy_headers=False, server_header=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        store.close()
+
+
+COMMANDS: list[click.Command] = [serve]

@@ -1,0 +1,96 @@
+"""Reading a request body within the limits: size as sent, size inflated, gzip checked, JSON parsed safely.
+
+Every problem becomes a `BodyError` carrying the status to answer and a message naming the problem; nothing
+here reads more than the limits allow (a gzip bomb is refused after inflating at most the limit, not all of it).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+#: Inflate in slices of this size, so that memory stays bounded whatever the compression ratio.
+_INFLATE_SLICE = 256 * 1024
+
+
+class BodyError(Exception):
+    """The body cannot be read: answer `status` with `message`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body as sent, refused with 413 as soon as it passes `max_bytes` (before reading it all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BodyError(400, "Content-Length is not a number")
+        if int(declared) > max_bytes:
+            raise BodyError(413, f"body larger than {max_bytes} bytes as sent")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyError(413, f"body larger than {max_bytes} bytes as sent")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def inflate(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """The body decoded per its Content-Encoding; gzip inflated incrementally and refused past `max_bytes`."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        if len(body) > max_bytes:
+            raise BodyError(413, f"body larger than {max_bytes} bytes")
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise BodyError(415, f"unsupported Content-Encoding {encoding[:20]!r}: send gzip or nothing")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip header and trailer required
+    out = bytearray()
+    pending = body
+    try:
+        while pending:
+            out += inflater.decompress(pending, _INFLATE_SLICE)
+            if len(out) > max_bytes:
+                raise BodyError(413, f"body larger than {max_bytes} bytes once inflated")
+            pending = inflater.unconsumed_tail
+    except zlib.error:
+        raise BodyError(400, "Content-Encoding is gzip but the body is not valid gzip") from None
+    if not inflater.eof:
+        raise BodyError(400, "Content-Encoding is gzip but the body is not valid gzip (truncated)")
+    if inflater.unused_data:
+        raise BodyError(400, "unexpected data after the end of the gzip stream")
+    return bytes(out)
+
+
+def parse_json(data: bytes) -> Any:
+    """The JSON document in `data` (UTF-8); raises `BodyError(400)` naming what is wrong."""
+    if not data.strip():
+        raise BodyError(400, "empty body: expected a JSON document")
+    try:
+        return msgspec.json.decode(data)
+    except RecursionError:
+        raise BodyError(400, "invalid JSON: nested too deeply") from None
+    except UnicodeDecodeError:
+        raise BodyError(400, "invalid JSON: the body is not valid UTF-8") from None
+    except msgspec.ValidationError as exc:  # e.g. a number too large for a float
+        raise BodyError(400, f"invalid JSON: {exc}") from None
+    except msgspec.DecodeError as exc:
+        message = str(exc)
+        if b"\x00" in data:
+            message += " (raw NUL byte)"
+        raise BodyError(400, f"invalid JSON: {message}") from None
+
+
+async def read_json(request: Request, *, max_sent: int, max_inflated: int) -> tuple[Any, int]:
+    """Read, inflate and parse a request's JSON body; returns the document and its inflated size."""
+    raw = await read_body(request, max_sent)
+    data = inflate(raw, request.headers.get("content-encoding"), max_inflated)
+    return parse_json(data), len(data)

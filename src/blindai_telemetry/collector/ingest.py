@@ -1,0 +1,198 @@
+"""The ingestion endpoints: `/v1/batch` (native), `/2/httpapi` (Amplitude HTTP V2), `/blindai` (original servers).
+
+Each request goes through the same steps, and stops at the first that refuses it, having written nothing:
+read the body within the limits → parse the JSON → count the events → check the write key → decode the
+format → hold every row to the catalogue → charge the per-install rate limit → hand the rows to the writer and
+wait for the commit. Only then does it answer 200 (durable acknowledgement). Errors answer in the format's
+own shape: Amplitude's `{"code", "error", ...}` on `/2/httpapi`, `{"error", "detail"}` elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from blindai_telemetry.collector import auth, openapi
+from blindai_telemetry.collector.body import BodyError, read_json
+from blindai_telemetry.collector.formats import Decoded, FormatError, amplitude, blindai, native
+from blindai_telemetry.collector.metrics import Metrics
+from blindai_telemetry.collector.ratelimit import InstallRateLimiter
+from blindai_telemetry.collector.settings import CollectorSettings
+from blindai_telemetry.collector.validate import ValidationError, check_rows
+from blindai_telemetry.collector.writer import BatchResult, BufferFull, Writer
+from blindai_telemetry.stores.base import StoreError
+
+logger = logging.getLogger("blindai_telemetry.collector.ingest")
+router = APIRouter(tags=["ingestion"])
+
+#: Seconds a sender should wait when the writer's buffer is full or the store failed: a group commit takes
+#: milliseconds, so a second is enough for the buffer to drain, and short enough not to pile up a backlog.
+RETRY_AFTER_BUSY = 1
+
+
+class Refused(Exception):
+    """A request refused with `status`; `reason` labels the metric, `body` is the format's answer."""
+
+    def __init__(self, status: int, reason: str, body: dict[str, Any], retry_after: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Format:
+    source: str
+    strict: bool
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        if self.source == amplitude.SOURCE:
+            return amplitude.too_large_body() if status == 413 else {"code": status, "error": message}
+        return {"error": message}
+
+
+_NATIVE = _Format("native", strict=True)
+_AMPLITUDE = _Format(amplitude.SOURCE, strict=False)
+_BLINDAI = _Format(blindai.SOURCE, strict=False)
+
+
+def _event_count(payload: Any) -> int:
+    if isinstance(payload, list):
+        return len(payload)
+    if isinstance(payload, dict) and isinstance(payload.get("events"), list):
+        return len(payload["events"])
+    return 0
+
+
+def _check_key(request: Request, fmt: _Format, payload: Any) -> None:
+    settings: CollectorSettings = request.app.state.settings
+    if not settings.write_keys:
+        return
+    offered = [auth.bearer_token(request)]
+    if fmt is _AMPLITUDE:
+        offered.append(amplitude.api_key_of(payload))  # Amplitude's SDKs can only send their key in the body
+    # Constant-time comparison: a write key is a secret and timing must not reveal its prefix.
+    if not any(key is not None and hmac.compare_digest(key.encode(), k.encode())
+               for key in offered for k in settings.write_keys):
+        raise Refused(401, "write_key", fmt.error(401, "write key required (Authorization: Bearer <key>)"))
+
+
+def _decode(fmt: _Format, payload: Any) -> Decoded:
+    if fmt is _NATIVE:
+        return native.decode(payload)
+    if fmt is _AMPLITUDE:
+        return amplitude.decode(payload)
+    return blindai.decode(payload)
+
+
+async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int]:
+    """Run a request through every step; returns (write result, dropped fields, inflated size)."""
+    settings: CollectorSettings = request.app.state.settings
+    metrics: Metrics = request.app.state.metrics
+    try:
+        payload, size = await read_json(
+            request, max_sent=settings.max_body_bytes, max_inflated=settings.max_inflated_bytes)
+    except BodyError as exc:
+        reason = "too_large" if exc.status == 413 else "bad_body"
+        raise Refused(exc.status, reason, fmt.error(exc.status, exc.message)) from None
+    count = _event_count(payload)
+    if count > settings.max_events_per_batch:
+        message = f"{count} events in one request; at most {settings.max_events_per_batch}"
+        raise Refused(413, "too_many_events", fmt.error(413, message))
+    _check_key(request, fmt, payload)
+    try:
+        decoded = _decode(fmt, payload)
+        received_at = int(time.time() * 1000)
+        checked = check_rows(decoded.rows, source=fmt.source, received_at_ms=received_at, strict=fmt.strict)
+    except FormatError as exc:
+        raise Refused(exc.status, "invalid", exc.body) from None
+    except ValidationError as exc:
+        raise Refused(400, "invalid", fmt.error(400, str(exc))) from None
+    if fmt is _NATIVE:
+        for reason, n in native.sdk_dropped(payload).items():
+            metrics.sdk_dropped.labels(reason).inc(n)
+    dropped_fields = decoded.dropped_fields + checked.dropped_fields
+    metrics.dropped_fields.inc(dropped_fields)
+    metrics.dropped_events.inc(decoded.dropped_events + checked.dropped_events)
+
+    limiter: InstallRateLimiter = request.app.state.limiter
+    per_install = Counter(row["install_id"] for row in checked.rows)
+    throttled = limiter.take(per_install)
+    if throttled:
+        wait = limiter.retry_after(throttled)
+        if fmt is _AMPLITUDE:
+            rates = {install: int(limiter.rate) for install in throttled}
+            body = amplitude.throttled_body(rates, event_count=count, eps_threshold=int(limiter.rate))
+        else:
+            body = fmt.error(429, f"rate limit: at most {limiter.rate:g} events/s per install")
+        raise Refused(429, "rate_limited", body, retry_after=wait)
+
+    writer: Writer = request.app.state.writer
+    try:
+        result = await asyncio.wrap_future(writer.submit_rows(checked.rows))
+    except BufferFull as exc:
+        raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
+    except StoreError:
+        raise Refused(503, "store_error", fmt.error(503, "the store is unavailable; retry later"),
+                      RETRY_AFTER_BUSY) from None
+    metrics.accepted.labels(fmt.source).inc(result.inserted)
+    return result, dropped_fields, size
+
+
+def _refusal(request: Request, exc: Refused) -> JSONResponse:
+    metrics: Metrics = request.app.state.metrics
+    metrics.refused.labels(exc.reason).inc()
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return JSONResponse(exc.body, status_code=exc.status, headers=headers)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text} for status, text in (
+        (400, "malformed or invalid; nothing was stored"), (401, "write key required"),
+        (413, "too large"), (415, "unsupported Content-Encoding"),
+        (429, "rate limited; retry after Retry-After"), (503, "busy or store unavailable; retry after Retry-After"),
+    )
+}
+
+
+@router.post("/v1/batch", openapi_extra=openapi.request_body(openapi.native_batch()), responses=_ERRORS,
+             summary="Native batches from the SDK (docs/wire-format.md)")
+async def native_batch(request: Request) -> JSONResponse:
+    try:
+        result, dropped, _ = await _ingest(request, _NATIVE)
+    except Refused as exc:
+        return _refusal(request, exc)
+    return JSONResponse({"accepted": result.inserted + result.duplicates, "duplicates": result.duplicates,
+                         "dropped_fields": dropped})
+
+
+@router.post("/2/httpapi", openapi_extra=openapi.request_body(openapi.amplitude_batch()), responses=_ERRORS,
+             summary="Amplitude HTTP V2 compatible ingestion")
+async def amplitude_batch(request: Request) -> JSONResponse:
+    try:
+        result, _, size = await _ingest(request, _AMPLITUDE)
+    except Refused as exc:
+        return _refusal(request, exc)
+    # Amplitude counts every event it took, including the ones it deduplicated by insert_id.
+    ingested = result.inserted + result.duplicates
+    return JSONResponse(amplitude.success_body(ingested, size))
+
+
+@router.post("/blindai", openapi_extra=openapi.request_body(openapi.blindai_batch()), responses=_ERRORS,
+             summary="The original BlindAI servers' format (a bare array of events)")
+async def blindai_batch(request: Request) -> JSONResponse:
+    try:
+        result, dropped, _ = await _ingest(request, _BLINDAI)
+    except Refused as exc:
+        return _refusal(request, exc)
+    return JSONResponse({"accepted": result.inserted + result.duplicates, "duplicates": result.duplicates,
+                         "dropped_fields": dropped})

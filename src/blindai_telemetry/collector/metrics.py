@@ -1,0 +1,44 @@
+"""The collector's Prometheus metrics (`GET /metrics`), in a registry of its own per app.
+
+A registry per app (not prometheus_client's global one) lets several collectors live in one process, as the
+tests do, without their counts mixing. Labels come from fixed lists only, so that no sender can grow them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.accepted = Counter(
+            "blindai_collector_events_accepted", "Events newly stored", ["source"], registry=r)
+        self.refused = Counter(
+            "blindai_collector_requests_refused", "Requests refused, by reason", ["reason"], registry=r)
+        self.deduplicated = Counter(
+            "blindai_collector_events_deduplicated", "Events ignored because their id was already stored",
+            registry=r)
+        self.dropped_fields = Counter(
+            "blindai_collector_fields_dropped", "Fields dropped by catalogue validation", registry=r)
+        self.dropped_events = Counter(
+            "blindai_collector_events_dropped", "Events dropped by catalogue validation (unknown or invalid)",
+            registry=r)
+        self.sdk_dropped = Counter(
+            "blindai_collector_sdk_dropped", "Events the SDKs report having dropped before sending", ["reason"],
+            registry=r)
+        self.deletions = Counter(
+            "blindai_collector_deletions", "Deletion requests, by outcome", ["outcome"], registry=r)
+        self.events_deleted = Counter(
+            "blindai_collector_events_deleted", "Events deleted, by cause", ["cause"], registry=r)
+        self.store_write_seconds = Histogram(
+            "blindai_collector_store_write_seconds", "Duration of one group commit to the store",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r)
+        self.pending_events = Gauge(
+            "blindai_collector_pending_events", "Events waiting for the writer", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,195 @@
+"""The writer: the one thread that writes to the store, committing whatever is pending as one group.
+
+Requests hand their validated rows to `submit_rows()` and await the returned future; the thread takes every
+pending batch at once, calls `store.write()` once for the group (one transaction, one commit), then resolves
+each batch's future, so a 200 is only ever sent after the commit (durable acknowledgement). Deletions and
+retention run on the same thread as tasks (`submit_task()`), ordered with the writes around them. The buffer
+is bounded in events: when full, `submit_rows()` raises `BufferFull` and the request answers 503.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from blindai_telemetry.collector.metrics import Metrics
+from blindai_telemetry.stores.base import Row, Store, StoreError, WriteResult
+
+T = TypeVar("T")
+logger = logging.getLogger("blindai_telemetry.collector.writer")
+
+#: Events allowed to wait for the writer: a few seconds of the target load (50,000 events/s), a few hundred
+#: MB at most; past it, senders are told to come back later instead of growing memory without bound.
+DEFAULT_MAX_PENDING_EVENTS = 200_000
+#: Largest group committed at once: bounds a transaction's memory and the latency of the batches behind it.
+MAX_GROUP_EVENTS = 50_000
+
+
+class BufferFull(Exception):
+    """The writer's buffer is full (or the writer is stopping): answer 503 with Retry-After."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What the store did with one request's rows."""
+
+    inserted: int
+    duplicates: int
+
+
+@dataclass
+class _Job:
+    future: concurrent.futures.Future[Any]
+    rows: Sequence[Row] | None = None
+    task: Callable[[Store], Any] | None = None
+
+
+class Writer:
+    def __init__(self, store: Store, metrics: Metrics, max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS):
+        self._store = store
+        self._metrics = metrics
+        self._max_pending = max_pending_events
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._pending_events = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def accepting(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="blindai-telemetry-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Refuse new work, finish everything already submitted, and stop; True when drained in time."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def submit_rows(self, rows: Sequence[Row]) -> concurrent.futures.Future[BatchResult]:
+        """Queue rows for the next group commit; the future resolves once they are committed."""
+        future: concurrent.futures.Future[BatchResult] = concurrent.futures.Future()
+        with self._cond:
+            if self._stopping:
+                raise BufferFull("the collector is shutting down")
+            if self._pending_events + len(rows) > self._max_pending:
+                raise BufferFull("the write buffer is full")
+            self._pending_events += len(rows)
+            self._jobs.append(_Job(future, rows=rows))
+            self._metrics.pending_events.set(self._pending_events)
+            self._cond.notify()
+        return future
+
+    def submit_task(self, task: Callable[[Store], T]) -> concurrent.futures.Future[T]:
+        """Run `task(store)` on the writer thread, after every write submitted before it."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._cond:
+            if self._stopping:
+                raise BufferFull("the collector is shutting down")
+            self._jobs.append(_Job(future, task=task))
+            self._cond.notify()
+        return future
+
+    def _take(self) -> list[_Job] | None:
+        """The next group: one task alone, or consecutive row batches up to MAX_GROUP_EVENTS."""
+        with self._cond:
+            while not self._jobs:
+                if self._stopping:
+                    return None
+                self._cond.wait()
+            first = self._jobs.popleft()
+            group = [first]
+            if first.rows is not None:
+                size = len(first.rows)
+                while self._jobs and self._jobs[0].rows is not None:
+                    nxt = self._jobs[0].rows
+                    if size + len(nxt) > MAX_GROUP_EVENTS:
+                        break
+                    size += len(nxt)
+                    group.append(self._jobs.popleft())
+            return group
+
+    def _run(self) -> None:
+        while (group := self._take()) is not None:
+            if group[0].task is not None:
+                self._run_task(group[0])
+            else:
+                self._write(group)
+
+    def _run_task(self, job: _Job) -> None:
+        assert job.task is not None
+        try:
+            result = job.task(self._store)
+        except Exception as exc:  # noqa: BLE001 - seam: a failing task fails its request, never the thread
+            logger.warning("store task failed: %s", type(exc).__name__)
+            job.future.set_exception(exc if isinstance(exc, StoreError) else StoreError(type(exc).__name__))
+        else:
+            job.future.set_result(result)
+
+    def _write(self, group: list[_Job]) -> None:
+        rows: list[Row] = []
+        for job in group:
+            assert job.rows is not None
+            rows.extend(job.rows)
+        started = time.perf_counter()
+        try:
+            result = self._store.write(rows)
+        except Exception as exc:  # noqa: BLE001 - seam: the store failed; every batch of the group gets a 503
+            logger.warning("store write of %d events failed: %s", len(rows), type(exc).__name__)
+            error = exc if isinstance(exc, StoreError) else StoreError(type(exc).__name__)
+            for job in group:
+                job.future.set_exception(error)
+        else:
+            self._metrics.store_write_seconds.observe(time.perf_counter() - started)
+            self._metrics.deduplicated.inc(result.duplicates)
+            for job, batch in zip(group, _attribute(group, result), strict=True):
+                job.future.set_result(batch)
+        finally:
+            with self._cond:
+                self._pending_events -= len(rows)
+                self._metrics.pending_events.set(self._pending_events)
+
+
+def _attribute(group: list[_Job], result: WriteResult) -> list[BatchResult]:
+    """Split a group's write result into one result per batch.
+
+    Exact when the group is one batch, or when every duplicate is explained by an event id repeated inside
+    the group. Otherwise (a retried batch committed together with others) the remaining duplicates, which
+    the store only counts in total, are attributed to the batches in order: the totals stay exact.
+    """
+    if len(group) == 1:
+        return [BatchResult(result.inserted, result.duplicates)]
+    seen: set[Any] = set()
+    inner: list[int] = []
+    for job in group:
+        assert job.rows is not None
+        repeated = 0
+        for row in job.rows:
+            event_id = row.get("event_id")
+            if event_id in seen:
+                repeated += 1
+            else:
+                seen.add(event_id)
+        inner.append(repeated)
+    unexplained = max(0, result.duplicates - sum(inner))
+    out = []
+    for job, repeated in zip(group, inner, strict=True):
+        assert job.rows is not None
+        extra = min(unexplained, len(job.rows) - repeated)
+        unexplained -= extra
+        duplicates = repeated + extra
+        out.append(BatchResult(len(job.rows) - duplicates, duplicates))
+    return out
