@@ -160,5 +160,6 @@ def seed_rows(days: int = 28, now_ms: int = 0, seed: int = 2026, servers: int = 
                         at_ms += rng.randrange(100, 5_000)
                         yield finish(_context(server, session, at_ms, (at_ms - boot_ms) / 1000), "model_deleted",
                                      **_client_columns(client), model_name=name)
-            stop_ms = at_ms + rng.randrange(60_000, 4 * 3_600_000)
+            # Uptimes spread from minutes (a quick try) to most of a day (a server kept up), around a few hours.
+            stop_ms = at_ms + int(min(rng.lognormvariate(math.log(2 * 3_600_000), 1.3), 20 * 3_600_000))
             yield finish(_context(server, session, stop_ms, (stop_ms - boot_ms) / 1000), "server_stopped")
