@@ -38,6 +38,7 @@ PUBLIC_MODEL_NAMES = frozenset({
 })
 
 Drops = Counter[str]
+_MODEL_NAME_CACHE = 1024
 Processor = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 # --- scrubber -------------------------------------------------------------------------------------------
@@ -132,6 +133,7 @@ class PrivacyFilter:
         self.model_names = model_names
         self.hash_key = hash_key
         self.scrubber = scrubber or Scrubber()
+        self._model_names: dict[str, str] = {}
         self.processors: tuple[Processor, ...] = (
             self.allowed_properties, self.typed_values, self.model_name_policy, self.scrub_strings,
         )
@@ -192,12 +194,20 @@ class PrivacyFilter:
             return props
         if self.model_names == "omitted":
             del props["model_name"]
-        elif self.model_names == "raw":
-            props["model_name"] = self.scrubber(name)
-        elif normalise_model_name(name) in PUBLIC_MODEL_NAMES:
-            props["model_name"] = normalise_model_name(name)
-        else:
-            props["model_name"] = hash_model_name(self.hash_key, name)
+            return props
+        # A server runs the same few models over and over: remember the answer for each name.
+        sent = self._model_names.get(name)
+        if sent is None:
+            if self.model_names == "raw":
+                sent = self.scrubber(name)
+            elif (normalised := normalise_model_name(name)) in PUBLIC_MODEL_NAMES:
+                sent = normalised
+            else:
+                sent = hash_model_name(self.hash_key, name)
+            if len(self._model_names) >= _MODEL_NAME_CACHE:
+                self._model_names.clear()
+            self._model_names[name] = sent
+        props["model_name"] = sent
         return props
 
     def scrub_strings(self, event: str, props: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 from blindai_telemetry import _config, _context
 from blindai_telemetry import environment_variables as ev
 from blindai_telemetry._context import ClientInfo
-from blindai_telemetry._filter import PrivacyFilter, Scrubber
+from blindai_telemetry._filter import MODEL_NAME_POLICIES, PrivacyFilter, Scrubber
 from blindai_telemetry._notice import show_notice_once
 from blindai_telemetry._spool import Spool
 from blindai_telemetry._transport import DebugTransport, Transport
@@ -87,6 +87,9 @@ class Telemetry:
         self.session_id = str(uuid.uuid4())
         self.is_ci = _config.ci_variable(environ) is not None
         self.mode = _context.server_mode(mode, environ)
+        if model_names not in MODEL_NAME_POLICIES:  # a typo must not crash the host app: use the safe default
+            logger.warning("blindai-telemetry: model_names must be one of %s; using 'hashed'", MODEL_NAME_POLICIES)
+            model_names = "hashed"
         scrubber = Scrubber()
         context = _context.static_context(
             install_id=self._install_id, session_id=self.session_id, app=scrubber(str(app)),
@@ -139,9 +142,11 @@ class Telemetry:
                 if len(queue) >= pipe.max_queue_size:
                     queue.popleft()
                     pipe.queue_full += 1
+                    full = False  # the worker knows: waking it on every call would only burn CPU
+                else:
+                    full = (len(queue) + 1) % pipe.max_batch_size == 0
                 queue.append((event, properties, client, time.time()))
                 pipe.enqueued += 1
-                full = len(queue) % pipe.max_batch_size == 0
             if full:  # wake the worker once per full batch, not on every call (OpenTelemetry does the same)
                 pipe.wake.set()
         except Exception:  # noqa: BLE001 - seam: telemetry must never break the host app

@@ -10,6 +10,7 @@ every flush interval or when a batch is full, and is re-created in a forked chil
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import random
 import threading
@@ -347,7 +348,8 @@ class Pipeline:
         """One attempt for the head batch; True when the worker may go on with the next one."""
         if self._deadline is not None and time.monotonic() >= self._deadline:
             return False
-        body = self.transport.encode(self._payload(batch))
+        payload = self._payload(batch)
+        body = self.transport.encode(payload)
         if len(body) > MAX_BATCH_BYTES and len(batch.events) > 1:
             self._split(batch)
             return True
@@ -355,7 +357,7 @@ class Pipeline:
             self._notice_done = True
             self.notice()
         result = self.transport.send(body, self._request_timeout())
-        self._log(body, batch, result)
+        self._log(payload, body, batch, result)
         if result.outcome is Outcome.OK:
             self._resolved(batch)
             self.sent_events += len(batch.events)
@@ -419,14 +421,15 @@ class Pipeline:
         self._resume_at = time.monotonic() + delay
 
     # --- local records -----------------------------------------------------------------------------------
-    def _log(self, body: bytes, batch: Batch, result: SendResult) -> None:
-        import json
-
+    def _log(self, payload: dict[str, Any], body: bytes, batch: Batch, result: SendResult) -> None:
+        # The log shows what went out: the batch itself when the transport sends it as it is (its bytes are
+        # `dumps(payload)`), else the transport's own encoding, read back from the very bytes it sent.
+        native = type(self.transport).encode is Transport.encode
         outcome = "debug" if self.transport.name == "debug" else result.outcome.value
         _config.append_sent_log({
             "sent_at": int(time.time() * 1000), "transport": self.transport.name,
             "endpoint": self.transport.endpoint, "outcome": outcome, "status": result.status,
-            "events": len(batch.events), "payload": json.loads(body),  # the very bytes that went out
+            "events": len(batch.events), "payload": payload if native else json.loads(body),
         }, self.config_dir)
 
     def _write_state(self) -> None:

@@ -143,3 +143,13 @@ def test_flush_interval_is_resolved_argument_then_environment_then_default(
         monkeypatch.setenv(ev.BLINDAI_TELEMETRY_FLUSH_INTERVAL, env)
     telemetry = make_telemetry(transport=InMemoryTransport(), flush_interval=argument)
     assert telemetry.flush_interval == expected
+
+
+def test_unknown_model_name_policy_falls_back_to_hashed_rather_than_raising(
+        make_telemetry: Callable[..., Telemetry], caplog: pytest.LogCaptureFixture) -> None:
+    transport = InMemoryTransport()
+    telemetry = make_telemetry(transport=transport, model_names="plaintext")
+    telemetry.track("model_run", model_name="acme-private")
+    assert telemetry.flush(timeout=10.0)
+    assert transport.events[0]["properties"]["model_name"].startswith("h:")
+    assert "model_names" in caplog.text
