@@ -14,6 +14,9 @@ from typing import Any
 
 import duckdb
 import httpx
+import pytest
+
+from blindai_telemetry import environment_variables as ev
 
 CLI = str(Path(sys.executable).with_name("blindai-telemetry"))
 
@@ -90,3 +93,26 @@ def test_demo_seeds_history_marked_as_seeded(tmp_path: Path) -> None:
                                 lambda s: s.get("seeded", 0) > 0 and s["events"] > s["seeded"], timeout=60.0)
     assert summary["seeded"] > 0 and summary["events"] > summary["seeded"], summary
     assert "Seeded 2 days" in out
+
+
+def test_demo_honours_the_users_kill_switch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With BLINDAI_DISABLE_TELEMETRY set, the fleet still runs but sends nothing: after Ctrl-C (when every
+    enabled SDK would have delivered what it held) the DuckDB file holds the seeded history only."""
+    db = tmp_path / "demo.duckdb"
+    monkeypatch.setenv(ev.BLINDAI_DISABLE_TELEMETRY, "1")
+    _, _, out = _run_demo(["--db", str(db), "--seed-days", "1", "--servers", "1", "--clients", "1"],
+                                tmp_path, lambda s: s.get("seeded", 0) > 0, timeout=60.0)
+    assert "Telemetry is disabled here" in out
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT source FROM events").fetchall() == [("seed",)]
+
+
+def test_demo_explains_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = subprocess.run([CLI, "demo", "--port", str(port), "--seed-days", "0"], capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port 0" in result.stderr
