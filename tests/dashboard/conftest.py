@@ -41,7 +41,8 @@ def duck(tmp_path_factory: pytest.TempPathFactory, fleet_rows: list[dict[str, An
 
 def build_app(store: Store, settings: CollectorSettings | None = None) -> Any:
     """The collector app (`create_app`) when it exists, else a minimal FastAPI app mounting the dashboard."""
-    settings = settings or CollectorSettings(retention_days=180)
+    # Ten years: the fixed-date fixtures (January 2026) must survive the retention that create_app runs at start.
+    settings = settings or CollectorSettings(retention_days=3650)
     try:
         from blindai_telemetry.collector.app import create_app  # type: ignore[import-not-found]
     except ImportError:
@@ -63,7 +64,7 @@ class LiveServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
-        sock = socket.socket()
+        self.sock = sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,6 +81,7 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.sock.close()
 
 
 @pytest.fixture(scope="module")

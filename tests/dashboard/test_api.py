@@ -24,7 +24,7 @@ def test_summary_counts_every_event_and_install_including_ci_and_seeded(get: Get
     assert body["events"] == len(fleet_rows)
     assert body["installs"] == len({r["install_id"] for r in fleet_rows})
     assert body["seeded"] == sum(1 for r in fleet_rows if r["source"] == "seed") > 0
-    assert body["retention_days"] == 180
+    assert body["retention_days"] == 3650
     assert body["panels"] is True
 
 

@@ -61,16 +61,6 @@ FiltersDep = Annotated[Filters, Depends(filters)]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 
 
-def seeded_count(store: Store) -> int:
-    """Events written by the demo as synthetic history (`source = 'seed'`), so the page can say so."""
-    if store.dialect is not None:
-        rows = store.fetch("SELECT count(*) AS n FROM events WHERE source = 'seed'")
-        return int(rows[0]["n"]) if rows else 0
-    # A store without SQL is the in-memory fake: small by construction, so reading its rows is cheap.
-    total = int(store.summary().get("events", 0))
-    return sum(1 for row in store.rows(limit=max(total, 1)) if row.get("source") == "seed")
-
-
 @router.get("/api/v1/summary", dependencies=_viewer, tags=["dashboard"], responses=_ERRORS,
             summary="Totals over all stored data (CI included)")
 def summary(request: Request) -> dict[str, Any]:
@@ -83,7 +73,7 @@ def summary(request: Request) -> dict[str, Any]:
     store = _store(request)
     try:
         out: dict[str, Any] = dict(store.summary())
-        out.setdefault("seeded", seeded_count(store))
+        out.setdefault("seeded", queries.seeded_count(store))
     except StoreError as exc:
         raise HTTPException(status_code=503, detail=f"store unavailable: {exc}") from None
     settings = getattr(request.app.state, "settings", None)

@@ -67,6 +67,16 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def seeded_count(store: Store) -> int:
+    """Events written by the demo as synthetic history (`source = 'seed'`), so the page can say so."""
+    if store.dialect is not None:
+        rows = store.fetch("SELECT count(*) AS n FROM events WHERE source = 'seed'")
+        return int(rows[0]["n"]) if rows else 0
+    # A store without SQL is the in-memory fake: small by construction, so reading its rows is cheap.
+    total = int(store.summary().get("events", 0))
+    return sum(1 for row in store.rows(limit=max(total, 1)) if row.get("source") == "seed")
+
+
 # --- panels -------------------------------------------------------------------------------------------------
 
 
