@@ -226,3 +226,24 @@ def test_inference_runs_off_the_event_loop(start_server: Start, monkeypatch: pyt
         release.set()
         worker.join(10.0)
     assert results == [200]
+
+
+def test_an_unexpected_error_is_answered_and_tracked_as_internal(
+    start_server: Start, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug inside inference: a clean 500 for the caller, `internal` in telemetry, the text in the server log only."""
+    from blindai_telemetry.reference import server as server_module
+
+    def broken_run(*args: Any) -> Any:
+        raise RuntimeError("boom with user data 4242")
+
+    monkeypatch.setattr(server_module, "_run", broken_run)
+    server = start_server()
+    model_id = _upload(server, identity_model())
+    response = _post(server.url, f"/models/{model_id}/run", json={"inputs": [[[0.0] * 8]]})
+    assert (response.status_code, response.json()["error"]) == (500, "internal")
+    assert "4242" not in response.text
+    (run,) = server.events("model_run")
+    assert (run["properties"]["ok"], run["properties"]["error_kind"]) == (False, "internal")
+    assert "4242" not in json.dumps(server.transport.payloads)
+    assert "4242" in caplog.text

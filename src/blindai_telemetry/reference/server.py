@@ -21,6 +21,7 @@ import base64
 import binascii
 import io
 import json
+import logging
 import socket
 import time
 import uuid
@@ -39,6 +40,8 @@ from starlette.routing import Route
 
 from blindai_telemetry import ClientInfo, Telemetry, __version__
 from blindai_telemetry.reference._onnxruntime import ort
+
+logger = logging.getLogger(__name__)
 
 CLIENT_HEADER = "X-BlindAI-Client"
 #: A ClientInfo is six short strings; anything longer is not one of ours and is ignored unread.
@@ -198,6 +201,16 @@ def _track(telemetry: Telemetry, event: str, client: ClientInfo | None, **proper
     telemetry.track(event, client=client, **{k: v for k, v in properties.items() if v is not None})
 
 
+def _as_failure(exc: Exception) -> RequestFailed:
+    """What to answer and track for an exception raised while handling a request."""
+    if isinstance(exc, RequestFailed):
+        return exc
+    # A bug or a client that hung up mid-body: logged here, in the server's own log, and tracked as the one
+    # word `internal` — the exception's text can carry request data, so it never reaches telemetry.
+    logger.error("request failed", exc_info=exc)
+    return RequestFailed("internal", "the server could not handle the request")
+
+
 def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 3)
 
@@ -232,14 +245,15 @@ def create_server_app(
             data = await _read_body(request, limits.max_model_bytes)
             size = len(data)
             model = await anyio.to_thread.run_sync(_load_model, name, data, limiter=pool)
-        except RequestFailed as failure:
+        except Exception as exc:  # noqa: BLE001 - the request seam: every failure is answered and tracked
+            failure = _as_failure(exc)
             _track(telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
-                            duration_ms=_elapsed_ms(started), ok=False, error_kind=failure.kind)
+                   duration_ms=_elapsed_ms(started), ok=False, error_kind=failure.kind)
             return failure.response()
         model_id = str(uuid.uuid4())
         models[model_id] = model
         _track(telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
-                        duration_ms=_elapsed_ms(started), ok=True)
+               duration_ms=_elapsed_ms(started), ok=True)
         return JSONResponse({"model_id": model_id, "name": name}, status_code=201)
 
     async def run(request: Request) -> JSONResponse:
@@ -253,13 +267,13 @@ def create_server_app(
             body = await _read_body(request, limits.max_input_bytes)
             input_bytes = len(body)  # until the tensors are decoded: the size as sent
             result, input_bytes = await anyio.to_thread.run_sync(_run, model, body, limiter=pool)
-        except RequestFailed as failure:
+        except Exception as exc:  # noqa: BLE001 - the request seam: every failure is answered and tracked
+            failure = _as_failure(exc)
             _track(telemetry, "model_run", client, model_name=model.name if model else None,
-                            duration_ms=_elapsed_ms(started), input_bytes=input_bytes, ok=False,
-                            error_kind=failure.kind)
+                   duration_ms=_elapsed_ms(started), input_bytes=input_bytes, ok=False, error_kind=failure.kind)
             return failure.response()
         _track(telemetry, "model_run", client, model_name=model.name, duration_ms=_elapsed_ms(started),
-                        input_bytes=input_bytes, ok=True)
+               input_bytes=input_bytes, ok=True)
         return JSONResponse(result)
 
     async def delete(request: Request) -> JSONResponse:
