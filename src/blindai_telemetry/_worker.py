@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import random
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from blindai_telemetry import _config, _context
+from blindai_telemetry._backoff import Backoff
 from blindai_telemetry._filter import PrivacyFilter
 from blindai_telemetry._spool import Spool
 from blindai_telemetry._transport import Outcome, SendResult, Transport, dumps
@@ -35,12 +35,6 @@ WIRE_DROP_REASONS = ("queue_full", "unknown_event", "unknown_property", "invalid
 REQUEST_TIMEOUT = 10.0
 #: Amplitude and our collector refuse more than 1 MB per request (RESEARCH.md §2).
 MAX_BATCH_BYTES = 1_000_000
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 30.0
-#: After this many failures in a row the endpoint is presumed down: pause instead of hammering it.
-CIRCUIT_THRESHOLD = 5
-CIRCUIT_PAUSE = 60.0
-CIRCUIT_PAUSE_CAP = 900.0
 
 QueueItem = tuple[object, dict[str, Any], object, float]
 
@@ -100,9 +94,7 @@ class Pipeline:
         self._spooled_items: dict[Path, int] = {}  # files this process wrote: how many queued items each holds
         self._drops_only_batches = 0
         self._replay_pending = bool(self.spool and self.spool.files())
-        self.failures = 0
-        self._resume_at = 0.0
-        self._explicit_wait = False  # the receiver asked for the wait (Retry-After): flush honours it
+        self.backoff = Backoff()
         self._force = False
         self.cycles = 0  # worker cycles completed, so that flush() knows its forced attempt happened
         self._deadline: float | None = None
@@ -146,7 +138,7 @@ class Pipeline:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self.thread.is_alive():
                     return False
-                if self.cycles > cycles and not self._force and self._resume_at > deadline:
+                if self.cycles > cycles and not self._force and self.backoff.resume_at > deadline:
                     return False  # the forced attempt failed and the next one comes after our deadline
                 self.progress.wait(min(remaining, 0.5))
         return True
@@ -176,7 +168,7 @@ class Pipeline:
             "sent": self.sent_events,
             "batches": self.sent_batches,
             "pending_batches": len(self.outbox),
-            "consecutive_failures": self.failures,
+            "consecutive_failures": self.backoff.failures,
             "dropped": {k: v for k, v in dropped.items() if v},
         }
 
@@ -184,9 +176,10 @@ class Pipeline:
     def _run(self) -> None:
         while not self._stopping:
             delay = self.flush_interval
-            if self._resume_at:
-                delay = min(delay, max(0.0, self._resume_at - time.monotonic()))
-            if self._replay_pending and not self._resume_at:
+            pause = self.backoff.remaining()
+            if pause > 0:
+                delay = min(delay, pause)
+            if self._replay_pending and not pause:
                 delay = 0.0
             self.wake.wait(delay)
             self.wake.clear()
@@ -206,9 +199,8 @@ class Pipeline:
         self.transport.close()
 
     def _cycle(self) -> None:
-        now = time.monotonic()
         # flush()/shutdown() skip our own backoff once, but never a wait the receiver asked for.
-        if now < self._resume_at and (not self._force or self._explicit_wait):
+        if self.backoff.remaining() > 0 and (not self._force or self.backoff.explicit):
             self._spool_queue()
             return
         while not self._stopping:
@@ -349,34 +341,45 @@ class Pipeline:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             return False
         payload = self._payload(batch)
-        body = self.transport.encode(payload)
+        try:
+            body = self.transport.encode(payload)
+        except Exception:  # noqa: BLE001 - seam: a batch that cannot be encoded must not block the ones after it
+            self._log_once("encode", "a transport could not encode a batch; it was dropped")
+            self._refused(batch)
+            return True
         if len(body) > MAX_BATCH_BYTES and len(batch.events) > 1:
             self._split(batch)
             return True
         if not self._notice_done and self.notice is not None:
             self._notice_done = True
             self.notice()
-        result = self.transport.send(body, self._request_timeout())
+        try:
+            result = self.transport.send(body, self._request_timeout())
+        except Exception:  # noqa: BLE001 - seam: a third-party Transport that raises is retried like a network error
+            result = SendResult.retry()
         self._log(payload, body, batch, result)
         if result.outcome is Outcome.OK:
             self._resolved(batch)
             self.sent_events += len(batch.events)
             self.sent_batches += 1
-            self.failures = 0
-            self._resume_at = 0.0
+            self.backoff.answered()
             self._write_state()
             return True
+        if result.outcome is Outcome.RETRY:
+            self._backoff(result)
+            return False
+        self.backoff.answered()  # it answered: the receiver is up
         if result.outcome is Outcome.TOO_LARGE and len(batch.events) > 1:
             self._split(batch)
             return True
-        if result.outcome in (Outcome.DROP, Outcome.TOO_LARGE):
-            self._log_once(f"drop-{result.status}", f"the receiver refused a batch (HTTP {result.status})")
-            self.dropped_total["refused"] += len(batch.events)
-            self._carry_over(batch.dropped)
-            self._resolved(batch)
-            return True
-        self._backoff(result)
-        return False
+        self._log_once(f"drop-{result.status}", f"the receiver refused a batch (HTTP {result.status})")
+        self._refused(batch)
+        return True
+
+    def _refused(self, batch: Batch) -> None:
+        self.dropped_total["refused"] += len(batch.events)
+        self._carry_over(batch.dropped)
+        self._resolved(batch)
 
     def _carry_over(self, dropped: dict[str, Any]) -> None:
         """A batch that will never be delivered was carrying drop counts: the next batch reports them."""
@@ -407,18 +410,8 @@ class Pipeline:
         self.outbox.appendleft(first)
 
     def _backoff(self, result: SendResult) -> None:
-        self.failures += 1
+        self.backoff.failed(result.retry_after)
         self._log_once("retry", f"could not deliver telemetry (HTTP {result.status}); will retry")
-        if result.retry_after is not None:
-            delay, self._explicit_wait = result.retry_after, True
-        else:
-            # Full jitter (AWS architecture blog): spreads the retries of a fleet that failed together.
-            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (self.failures - 1)))
-            self._explicit_wait = False
-        if self.failures >= CIRCUIT_THRESHOLD:
-            pause = min(CIRCUIT_PAUSE_CAP, CIRCUIT_PAUSE * 2 ** (self.failures - CIRCUIT_THRESHOLD))
-            delay = max(delay, pause)
-        self._resume_at = time.monotonic() + delay
 
     # --- local records -----------------------------------------------------------------------------------
     def _log(self, payload: dict[str, Any], body: bytes, batch: Batch, result: SendResult) -> None:

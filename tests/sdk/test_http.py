@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from blindai_telemetry import HttpTransport, Outcome, SendResult, Telemetry, _worker
+from blindai_telemetry import HttpTransport, Outcome, SendResult, Telemetry, _backoff
 from blindai_telemetry._http import parse_retry_after
 from sdk.sinks import Sink, black_hole, forward_proxy
 
@@ -95,7 +95,7 @@ def test_429_retry_after_is_honoured(sink: Sink, make_telemetry: Callable[..., T
 
 def test_5xx_is_retried_and_delivered_exactly_once(sink: Sink, make_telemetry: Callable[..., Telemetry],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_worker, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(_backoff, "BACKOFF_BASE", 0.05)
     sink.responses.extend([(500, {}), (502, {}), (503, {})])
     telemetry = make_telemetry(endpoint=sink.url)
     for i in range(20):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from blindai_telemetry import InMemoryTransport, SendResult, Telemetry, _worker
+from blindai_telemetry import InMemoryTransport, SendResult, Telemetry, _backoff
 
 
 def test_flush_delivers_everything_queued_with_context_and_unique_ids(
@@ -122,22 +122,22 @@ def test_a_single_event_too_large_is_dropped_and_counted(make_telemetry: Callabl
 
 def test_after_repeated_failures_the_worker_pauses_instead_of_hammering(
         make_telemetry: Callable[..., Telemetry], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_worker, "BACKOFF_BASE", 0.001)  # fast backoff, so that the circuit opens quickly
-    monkeypatch.setattr(_worker, "CIRCUIT_PAUSE", 30.0)
+    monkeypatch.setattr(_backoff, "BACKOFF_BASE", 0.001)  # fast backoff, so that the circuit opens quickly
+    monkeypatch.setattr(_backoff, "CIRCUIT_PAUSE", 30.0)
     transport = InMemoryTransport(default=SendResult.retry())
     telemetry = make_telemetry(transport=transport, flush_interval=0.01)
     telemetry.track("server_started")
     deadline = time.monotonic() + 10
-    while len(transport.payloads) < _worker.CIRCUIT_THRESHOLD and time.monotonic() < deadline:
+    while len(transport.payloads) < _backoff.CIRCUIT_THRESHOLD and time.monotonic() < deadline:
         with transport.received:
             transport.received.wait(0.05)
-    assert len(transport.payloads) == _worker.CIRCUIT_THRESHOLD
+    assert len(transport.payloads) == _backoff.CIRCUIT_THRESHOLD
     # the circuit is open: over the next half second (50 flush intervals) nothing more is attempted
     with transport.received:
-        assert not transport.received.wait_for(lambda: len(transport.payloads) > _worker.CIRCUIT_THRESHOLD,
+        assert not transport.received.wait_for(lambda: len(transport.payloads) > _backoff.CIRCUIT_THRESHOLD,
                                                timeout=0.5)
-    assert telemetry.stats()["consecutive_failures"] == _worker.CIRCUIT_THRESHOLD
-    for _ in range(3 * _worker.CIRCUIT_THRESHOLD):  # the queue stays bounded meanwhile
+    assert telemetry.stats()["consecutive_failures"] == _backoff.CIRCUIT_THRESHOLD
+    for _ in range(3 * _backoff.CIRCUIT_THRESHOLD):  # the queue stays bounded meanwhile
         telemetry.track("server_started")
 
 
