@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,16 +32,22 @@ class Running:
                               headers={"Content-Type": "application/json", **kw.pop("headers", {})}, **kw)
 
 
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[Running]:
+@contextlib.contextmanager
+def serve(tmp_path: Path, settings: CollectorSettings) -> Iterator[Running]:
     store = DuckDBStore(tmp_path / "telemetry.duckdb")
-    server = ThreadedServer(create_app(CollectorSettings(), store)).start()
+    server = ThreadedServer(create_app(settings, store)).start()
     try:
         with httpx.Client(timeout=10.0, trust_env=False) as client:
             yield Running(server.url, store, client)
     finally:
         server.stop()
         store.close()
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Running]:
+    with serve(tmp_path, CollectorSettings()) as running:
+        yield running
 
 
 def amp_event(**over: Any) -> dict[str, Any]:
@@ -110,3 +117,24 @@ def test_era_a_original_events_are_accepted_on_the_amplitude_endpoint(collector:
     rows = collector.store.rows()
     assert [(r["event"], r["time"], r["source"]) for r in rows] == [
         ("server_started", 1_663_600_000_000, "amplitude"), ("model_uploaded", 1_663_600_010_000, "amplitude")]
+
+
+def test_a_throttled_install_gets_amplitudes_429_listing_every_event(tmp_path: Path) -> None:
+    """Amplitude's SDKs wait 30 s before re-sending the events listed in `throttled_events`."""
+    with serve(tmp_path, CollectorSettings(rate_limit_per_s=1.0, rate_window=2.0)) as collector:
+        events = [amp_event(insert_id=str(i)) for i in range(3)]
+        response = collector.post("/2/httpapi", {"api_key": "k", "events": events})
+        assert response.status_code == 429
+        assert int(response.headers["Retry-After"]) >= 1
+        answer = response.json()
+        assert (answer["code"], answer["throttled_events"]) == (429, [0, 1, 2])
+        assert list(answer["throttled_devices"]) == [INSTALL]
+        assert answer["exceeded_daily_quota_devices"] == {}
+        assert collector.store.rows() == []
+
+
+def test_a_batch_over_2000_events_gets_amplitudes_413(collector: Running) -> None:
+    events = [amp_event(insert_id=str(i)) for i in range(2001)]
+    response = collector.post("/2/httpapi", {"api_key": "k", "events": events})
+    assert response.status_code == 413
+    assert response.json() == {"code": 413, "error": "Payload too large"}
