@@ -7,11 +7,18 @@ and the collector never stores or logs one (the app logs requests itself, withou
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    import uvicorn
 
 DEFAULT_DB = "./telemetry.duckdb"
 #: Seconds uvicorn waits for requests in flight at SIGTERM: a batch waits at most for one group commit.
@@ -30,6 +37,29 @@ def _bind(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def _server_class() -> type[uvicorn.Server]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but a SIGTERM or Ctrl-C ends with a clean exit once drained.
+
+        uvicorn re-raises the signal after its graceful shutdown, which kills the process with that signal
+        before the store is closed; here the signal only asks for the graceful shutdown.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 @click.command("serve")
@@ -92,7 +122,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
             access_log=False, proxy_headers=False, server_header=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT,
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        _server_class()(config).run(sockets=[sock])
     finally:
         store.close()
 

@@ -1,0 +1,59 @@
+"""No IP anywhere: the sender's address and forwarding headers reach no file the collector writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from collector_helpers import batch, event, start_serve
+
+from blindai_telemetry.stores import DuckDBStore
+
+SOURCE = "127.0.0.77"
+FORWARDED = ("203.0.113.77", "198.51.100.77", "192.0.2.77", "2001:db8::77")
+MARKER = "marker-5f3a9c"  # a value that IS stored, to show the search can see stored text
+
+
+def test_the_senders_address_is_never_stored_or_logged(tmp_path: Path) -> None:
+    served = start_serve(tmp_path, "--db", str(tmp_path / "t.duckdb"), "--log-level", "debug")
+    headers = {"X-Forwarded-For": f"{FORWARDED[0]}, {FORWARDED[1]}", "X-Real-IP": FORWARDED[1],
+               "Forwarded": f'for={FORWARDED[2]};proto=http, for="[{FORWARDED[3]}]"', "True-Client-IP": FORWARDED[0]}
+    transport = httpx.HTTPTransport(local_address=SOURCE)
+    with httpx.Client(base_url=served.url, transport=transport, headers=headers, timeout=30) as http:
+        assert http.post("/v1/batch", json=batch(event(app_version=MARKER))).status_code == 200
+        amplitude = {"api_key": "k", "events": [{"event_type": "server_started", "device_id": "device-77777",
+                                                   "ip": FORWARDED[2], "app_version": MARKER}]}
+        assert http.post("/2/httpapi", json=amplitude).status_code == 200
+        old = [{"user_id": "1A2B3C", "event_type": "started", "device_id": "Linux - SGX SW", "time": 1663600000,
+                "app_version": MARKER, "user_properties": {"sgx_mode": "SW"}, "event_properties": {"Started": {}}}]
+        assert http.post("/blindai", json=old).status_code == 200
+        assert http.post("/v1/batch", content=b"{bad").status_code == 400
+        assert http.post("/v1/deletions", json={"install_ids": ["nobody-x"]}).status_code == 202
+        assert http.get("/api/v1/summary").status_code == 200
+        assert http.get("/metrics").status_code == 200
+    assert served.stop() == 0
+
+    # Every byte of every file the collector wrote: the DuckDB file and its WAL, stdout and stderr.
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {"t.duckdb", "stdout.log", "stderr.log"} <= {p.name for p in files}
+    assert b"POST /v1/batch 200" in (tmp_path / "stderr.log").read_bytes()  # requests are logged
+    # The raw search sees stored text (so it would see an address stored the same way).
+    assert any(MARKER.encode() in p.read_bytes() for p in files if p.name.startswith("t.duckdb"))
+    for path in files:
+        data = path.read_bytes()
+        for address in (SOURCE, *FORWARDED):
+            assert address.encode() not in data, f"{address} found in {path.name}"
+
+    # And logically: the stored data hold the sent values, without any of the addresses.
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    try:
+        rows = store.rows()
+        tables = store.fetch("SELECT table_name FROM information_schema.tables")
+        dump = json.dumps([store.fetch(f'SELECT * FROM "{t["table_name"]}"') for t in tables], default=str)
+    finally:
+        store.close()
+    assert [r["app_version"] for r in rows] == [MARKER] * 3
+    assert MARKER in dump
+    for address in (SOURCE, *FORWARDED):
+        assert address not in dump
