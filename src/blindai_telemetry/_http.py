@@ -133,7 +133,9 @@ class HttpTransport(Transport):
         url = urllib.parse.urlsplit(endpoint.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"endpoint must be an http(s) URL, not {endpoint!r}")
-        self.endpoint = endpoint.rstrip("/")
+        # Shown in the transparency log and `status`: never with credentials someone put in the URL.
+        netloc = url.netloc.rpartition("@")[2]
+        self.endpoint = urllib.parse.urlunsplit((url.scheme, netloc, url.path, "", ""))
         self._url = url
         self._target = url.path + self.path
         self._write_key = write_key

@@ -60,11 +60,13 @@ class Telemetry:
 
     def __new__(cls, *args: Any, enabled: bool | None = None, config_dir: str | os.PathLike[str] | None = None,
                 **kwargs: Any) -> Telemetry:
-        if cls is Telemetry:
+        if not issubclass(cls, _DisabledTelemetry):  # subclasses of Telemetry honour the opt-out too
             directory = Path(config_dir) if config_dir is not None else None
             decision = _config.telemetry_decision(directory=directory, argument=enabled)
             if not decision.enabled or not _has_destination(args, kwargs):
-                return super().__new__(_DisabledTelemetry)
+                disabled = super().__new__(_DisabledTelemetry)
+                disabled.__init__(*args, **kwargs)  # type: ignore[misc]  # not called for a subclass's cls
+                return disabled
         return super().__new__(cls)
 
     def __init__(self, app: str, app_version: str, endpoint: str | None = None, mode: str | None = None, *,

@@ -180,3 +180,7 @@ def test_dns_lookups_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         release.set()
     assert result.outcome is Outcome.RETRY
     assert time.monotonic() - started < 2.0
+
+
+def test_credentials_in_the_endpoint_are_not_shown() -> None:
+    assert HttpTransport("https://user:secret@collector.example/base/").endpoint == "https://collector.example/base"

@@ -108,3 +108,13 @@ def test_disabled_config_dir_argument_is_where_the_setting_is_read(tmp_path: Pat
     _config.save_user_config(_config.UserConfig(enabled=False), tmp_path / "other")
     assert isinstance(Telemetry("a", "1", endpoint="http://127.0.0.1:9", config_dir=tmp_path / "other"),
                       _DisabledTelemetry)
+
+
+def test_subclasses_honour_the_kill_switch_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    class MyTelemetry(Telemetry):
+        pass
+
+    monkeypatch.setenv(ev.BLINDAI_DISABLE_TELEMETRY, "1")
+    telemetry = MyTelemetry("a", "1", transport=InMemoryTransport())
+    _use_fully(telemetry)
+    assert telemetry.install_id is None and repr(telemetry) == "<Telemetry app='a' disabled>"
