@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 import time
+from importlib import metadata
 from typing import Any
 
 from . import report, scenarios, sdks
@@ -16,9 +17,19 @@ from . import report, scenarios, sdks
 STEPS = ("hotpath", "memory", "delivery", "burst", "exit")
 
 
+_DISTRIBUTIONS = ("blindai-telemetry", "posthog", "amplitude-analytics", "segment-analytics-python",
+                  "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http")
+
+
 def _machine() -> dict[str, Any]:
+    versions: dict[str, str | None] = {}
+    for name in _DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
     return {"python": platform.python_version(), "platform": platform.platform(terse=True),
-            "cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg()}
+            "cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg(), "versions": versions}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = report.build_rows(results, sizes)
     print(f"\nBlindAI Telemetry SDK vs peers — preset {preset}, Python {machine['python']}, "
           f"{machine['cpu_count']} CPUs, load average {machine['loadavg_start'][0]:.1f} → "
-          f"{machine['loadavg_end'][0]:.1f}, {machine['seconds']:.0f} s\n")
+          f"{machine['loadavg_end'][0]:.1f}, {machine['seconds']:.0f} s")
+    print(", ".join(f"{name} {version}" for name, version in machine["versions"].items() if version) + "\n")
     print(report.render(rows))
     if args.json:
         document = {"preset": preset, "sizes": dataclasses.asdict(sizes), "machine": machine, "results": results,

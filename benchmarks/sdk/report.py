@@ -43,10 +43,13 @@ def _count(value: float | None) -> str:
 
 
 def _verdict(checks: list[tuple[str, bool | None]]) -> str:
-    if any(ok is None for _, ok in checks):
-        return "n/a (ours not measured)"
-    failed = [name for name, ok in checks if not ok]
-    return "pass" if not failed else "FAIL: " + ", ".join(failed)
+    """'pass', or 'FAIL: <each missed target>'; a check without a figure (None) is named as unchecked."""
+    if all(ok is None for _, ok in checks):
+        return "n/a (not measured)"
+    failed = [name for name, ok in checks if ok is False]
+    unchecked = [name.lstrip("<> ") for name, ok in checks if ok is None]
+    verdict = "pass" if not failed else "FAIL: " + ", ".join(failed)
+    return verdict + (f" (unchecked: {', '.join(unchecked)})" if unchecked else "")
 
 
 def _within(value: float | None, bound: float) -> bool | None:
