@@ -67,3 +67,10 @@ def test_only_measured_steps_get_rows() -> None:
     delivery: dict[str, dict[str, Any]] = {"ours": {"lost": 0}}
     rows = report.build_rows({"delivery": delivery}, SIZES)
     assert [row.label.split(" ")[0] for row in rows] == ["delivery"]
+
+
+def test_a_target_without_a_figure_is_named_unchecked_not_passed() -> None:
+    """With no peer measured (--sdks ours,floor), the 10× check is listed as unchecked rather than passed."""
+    hotpath = {name: figures for name, figures in _hotpath(1_000, 250, 40_000).items() if name in ("ours", "floor")}
+    verdict = _row(report.build_rows({"hotpath": hotpath}, SIZES), "track() median").verdict
+    assert verdict == "pass (unchecked: 10× best peer)"
