@@ -187,6 +187,13 @@ def test_the_event_id_does_not_depend_on_what_is_never_stored() -> None:
     assert one([send_model(time=1663600001)])["event_id"] != base
 
 
+def test_unknown_content_stays_out_of_the_event_id() -> None:
+    deep: Any = "alice-laptop"
+    for _ in range(5000):  # deeper than any JSON encoder recurses: unknown content is never encoded
+        deep = [deep]
+    assert one([started(hostname=deep)])["event_id"] == one([started()])["event_id"]
+
+
 def test_a_time_already_in_milliseconds_is_not_multiplied() -> None:
     assert one([started(time=1_663_600_000_123)])["time"] == 1_663_600_000_123
 

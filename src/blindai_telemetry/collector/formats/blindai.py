@@ -18,9 +18,9 @@ Decisions (each one keeps a promise of DESIGN.md "What never leaves the process"
   stored as `MOCK_INSTALL_ID` so that those servers still count as one install.
 - Model names follow the SDK's default policy (`_filter`: public architecture names pass, others are hashed),
   keyed per install under a collector-wide key (`ModelNames`): one install's models can be counted, unrevealed.
-- `event_id` is a name-based UUID of the event's canonical JSON, so a replayed old batch deduplicates. Fields
-  that are never stored (the client uid, the kernel string, model names and hashes, the cloud ids) are left
-  out of that JSON, so that the id cannot be used to confirm a guess of any of them.
+- `event_id` is a name-based UUID of the canonical JSON of the event's validated fields, so a replayed old batch
+  deduplicates. Fields that are never stored (the client uid, the kernel string, model names and hashes, the
+  cloud ids) and unknown fields are left out, so that the id cannot be used to confirm a guess of any of them.
 """
 
 from __future__ import annotations
@@ -73,10 +73,12 @@ _USER_MAPPED: dict[str, str] = {
 }
 _USER_NEVER_KEPT = frozenset({"client_uid", "client_platform_version"})
 _PROPS_DROPPED = frozenset({"sign", "model_hash"})
-# Left out of the event-id material: never stored, and guessable enough that a hash could confirm a guess.
-_ID_EXCLUDED_TOP = _TOP_DROPPED
-_ID_EXCLUDED_USER = _USER_NEVER_KEPT
-_ID_EXCLUDED_PROPS = frozenset({"model_name", "model_hash"})
+# What an event id is computed from: validated fields only. Fields that are never stored (client uid, kernel
+# string, model names and hashes, cloud ids) stay out, so that a stored id cannot confirm a guess of them;
+# unknown fields stay out too (they may carry anything, nested to any depth).
+_ID_TOP = ("user_id", "event_type", "device_id", "time", "app_version")
+_ID_USER = ("sgx_mode", "uptime", "azure_dcsv3_patch_enabled", *_USER_MAPPED)
+_ID_PROPS = ("model_size", "time_taken")
 
 _OS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 ._-]{0,31}")
 _INT_BOUNDS = {"INTEGER": 2**31, "BIGINT": 2**63}
@@ -248,18 +250,14 @@ def _variant(event_type: str, obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return inner
 
 
-def _id_material(obj: Mapping[str, Any]) -> dict[str, Any]:
-    material = {k: v for k, v in obj.items() if k not in _ID_EXCLUDED_TOP}
-    user = obj.get("user_properties")
-    if isinstance(user, dict):
-        material["user_properties"] = {k: v for k, v in user.items() if k not in _ID_EXCLUDED_USER}
-    props = obj.get("event_properties")
-    if isinstance(props, dict):
-        material["event_properties"] = {
-            tag: {k: v for k, v in inner.items() if k not in _ID_EXCLUDED_PROPS} if isinstance(inner, dict) else inner
-            for tag, inner in props.items()
-        }
-    return material
+def _id_material(obj: Mapping[str, Any], event_type: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated facts of an event that identify it: never a field that is not stored, nor unknown content."""
+    user = obj.get("user_properties") or {}
+    return {
+        **{k: obj.get(k) for k in _ID_TOP},
+        "user_properties": {k: user.get(k) for k in _ID_USER},
+        "event_properties": {VARIANTS[event_type]: {k: props.get(k) for k in _ID_PROPS}},
+    }
 
 
 def _count_present(mapping: Mapping[str, Any], names: Iterable[str]) -> int:
@@ -336,7 +334,7 @@ def map_event(obj: Any, *, model_names: ModelNames | None = None) -> Mapped:
     dropped += _count_present(props, _PROPS_DROPPED)
     dropped += sum(1 for k, v in props.items() if v is not None and k not in _KNOWN_PROPS)
 
-    material = _id_material(obj)
+    material = _id_material(obj, event_type, props)
     row["event_id"] = content_id(material)
     return Mapped(row=row, dropped_fields=dropped, id_material=material)
 
