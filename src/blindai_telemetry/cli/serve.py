@@ -77,20 +77,30 @@ def _server_class() -> type[uvicorn.Server]:
               help="Delete events older than this many days (at start, then hourly); 0 keeps them forever.")
 @click.option("--forward-amplitude-key", default=None, metavar="KEY", help="Also forward accepted events to Amplitude.")
 @click.option("--forward-amplitude-url", default="https://api2.amplitude.com", show_default=True, metavar="URL")
+@click.option("--forward-amplitude-secret-key", default=None, metavar="KEY",
+              help="Amplitude secret key: deletions are then also sent to Amplitude's User Privacy API.")
+@click.option("--forward-outbox", default=None, metavar="PATH",
+              help="The forwarder's durable outbox (SQLite) [default: beside the DuckDB file].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(db: str | None, store_url: str | None, host: str, port: int, admin_token: str | None,
           write_keys: tuple[str, ...], retention_days: int, forward_amplitude_key: str | None,
-          forward_amplitude_url: str, log_level: str) -> None:
+          forward_amplitude_url: str, forward_amplitude_secret_key: str | None, forward_outbox: str | None,
+          log_level: str) -> None:
     """Run the collector: receive, validate and store telemetry; serve the dashboard."""
     from blindai_telemetry.collector.settings import CollectorSettings
 
     if db is not None and store_url is not None:
         raise click.UsageError("--db and --store exclude each other: name one store")
+    if store_url is None:
+        db = db if db is not None else DEFAULT_DB
+    if forward_outbox is None and forward_amplitude_key:
+        forward_outbox = f"{db}.forward-outbox.sqlite" if db is not None else "./telemetry-forward-outbox.sqlite"
     settings = CollectorSettings(
         host=host, port=port, admin_token=admin_token or None, write_keys=tuple(k for k in write_keys if k),
         retention_days=retention_days, forward_amplitude_key=forward_amplitude_key,
-        forward_amplitude_url=forward_amplitude_url,
+        forward_amplitude_url=forward_amplitude_url, forward_amplitude_secret_key=forward_amplitude_secret_key,
+        forward_outbox=forward_outbox,
     )
     if not settings.loopback_only and settings.admin_token is None:
         raise click.UsageError(
@@ -106,7 +116,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        store = open_store(db if db is not None or store_url is not None else DEFAULT_DB, store_url)
+        store = open_store(db, store_url)
     except (StoreError, ValueError, OSError) as exc:
         raise click.ClickException(f"cannot open the store: {exc}") from None
     try:

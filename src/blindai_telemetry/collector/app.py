@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +25,9 @@ from blindai_telemetry.collector.ratelimit import InstallRateLimiter
 from blindai_telemetry.collector.settings import CollectorSettings
 from blindai_telemetry.collector.writer import DEFAULT_MAX_PENDING_EVENTS, BufferFull, Writer
 from blindai_telemetry.stores.base import Store, StoreError
+
+if TYPE_CHECKING:
+    from blindai_telemetry.collector.forward import AmplitudeForwarder
 
 logger = logging.getLogger("blindai_telemetry.collector")
 
@@ -57,6 +61,9 @@ async def _retention_loop(app: FastAPI) -> None:
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     writer: Writer = app.state.writer
+    forwarder: AmplitudeForwarder | None = app.state.forwarder
+    if forwarder is not None:
+        forwarder.start()
     writer.start()
     retention = None
     if app.state.settings.retention_days > 0:
@@ -70,12 +77,30 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
         drained = await asyncio.to_thread(writer.stop, DRAIN_TIMEOUT)
+        if forwarder is not None:
+            await asyncio.to_thread(forwarder.stop)  # what is left stays in the outbox for the next start
         logger.info("collector stopped (%s)", "drained" if drained else "writer still busy")
+
+
+def _forwarder(settings: CollectorSettings) -> AmplitudeForwarder | None:
+    if not settings.forward_amplitude_key:
+        return None
+    from blindai_telemetry.collector.forward import AmplitudeForwarder
+
+    return AmplitudeForwarder(
+        settings.forward_amplitude_key, settings.forward_outbox or "./telemetry-forward-outbox.sqlite",
+        base_url=settings.forward_amplitude_url, privacy_url=settings.forward_amplitude_privacy_url,
+        secret_key=settings.forward_amplitude_secret_key,
+    )
 
 
 def create_app(settings: CollectorSettings, store: Store, *,
                max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS) -> FastAPI:
-    """The collector for `store` (opened and closed by the caller)."""
+    """The collector for `store` (opened and closed by the caller).
+
+    With `settings.forward_amplitude_key`, accepted events are also forwarded to Amplitude from a durable
+    outbox (`collector.forward`) filled by the writer in the step that stores them, and deletions reach it too.
+    """
     app = FastAPI(
         title="BlindAI Telemetry collector", version=__version__, lifespan=_lifespan,
         # The interactive docs pages load scripts from a CDN; the collector works offline. /openapi.json stays.
@@ -85,7 +110,8 @@ def create_app(settings: CollectorSettings, store: Store, *,
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics
-    app.state.writer = Writer(store, metrics, max_pending_events=max_pending_events)
+    app.state.forwarder = _forwarder(settings)
+    app.state.writer = Writer(store, metrics, max_pending_events=max_pending_events, forwarder=app.state.forwarder)
     app.state.limiter = InstallRateLimiter(settings.rate_limit_per_s, settings.rate_window)
     app.state.deletion_bucket = deletions.self_service_bucket()
     app.add_middleware(RequestLog)

@@ -71,8 +71,11 @@ def _public(d: Deletion) -> dict[str, Any]:
             "done_at": d.done_at_ms, "events_deleted": d.events_deleted}
 
 
-def _perform(deletion: Deletion, install_ids: list[str], metrics: Metrics) -> Any:
+def _perform(deletion: Deletion, install_ids: list[str], metrics: Metrics, forwarder: Any) -> Any:
     def task(store: Store) -> Deletion:
+        if forwarder is not None:
+            # First: stop forwarding these installs and ask Amplitude to delete what it has (AmplitudeForwarder).
+            forwarder.forget(install_ids)
         try:
             deleted = store.delete_installs(install_ids)
         except Exception:
@@ -119,7 +122,7 @@ async def request_deletion(request: Request) -> JSONResponse:
     try:
         # Recorded first (awaited), so that GET answers `pending` as soon as the 202 is out.
         await asyncio.wrap_future(writer.submit_task(lambda store: store.record_deletion(deletion)))
-        writer.submit_task(_perform(deletion, ids, metrics))
+        writer.submit_task(_perform(deletion, ids, metrics, request.app.state.forwarder))
     except (BufferFull, StoreError):
         metrics.deletions.labels("failed").inc()
         return _error(503, "the store is unavailable; retry later", 1)

@@ -37,6 +37,8 @@ class Metrics:
         self.store_write_seconds = Histogram(
             "blindai_collector_store_write_seconds", "Duration of one group commit to the store",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r)
+        self.forward_lost = Counter(
+            "blindai_collector_forward_lost", "Stored events that could not be queued for Amplitude", registry=r)
         self.pending_events = Gauge(
             "blindai_collector_pending_events", "Events waiting for the writer", registry=r)
 

@@ -16,10 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.stores.base import Row, Store, StoreError, WriteResult
+
+if TYPE_CHECKING:
+    from blindai_telemetry.collector.forward import AmplitudeForwarder
 
 T = TypeVar("T")
 logger = logging.getLogger("blindai_telemetry.collector.writer")
@@ -51,8 +54,10 @@ class _Job:
 
 
 class Writer:
-    def __init__(self, store: Store, metrics: Metrics, max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS):
+    def __init__(self, store: Store, metrics: Metrics, max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS,
+                 forwarder: AmplitudeForwarder | None = None):
         self._store = store
+        self._forwarder = forwarder
         self._metrics = metrics
         self._max_pending = max_pending_events
         self._jobs: collections.deque[_Job] = collections.deque()
@@ -154,6 +159,8 @@ class Writer:
                 job.future.set_exception(error)
         else:
             self._metrics.store_write_seconds.observe(time.perf_counter() - started)
+            if self._forwarder is not None:
+                self._forward(rows)
             self._metrics.deduplicated.inc(result.duplicates)
             for job, batch in zip(group, _attribute(group, result), strict=True):
                 job.future.set_result(batch)
@@ -161,6 +168,16 @@ class Writer:
             with self._cond:
                 self._pending_events -= len(rows)
                 self._metrics.pending_events.set(self._pending_events)
+
+
+    def _forward(self, rows: Sequence[Row]) -> None:
+        """Add the committed rows to the forwarder's durable outbox before acknowledging them."""
+        assert self._forwarder is not None
+        try:
+            self._forwarder.enqueue(rows)
+        except Exception as exc:  # noqa: BLE001 - seam: the events are stored; only their forwarding is lost
+            self._metrics.forward_lost.inc(len(rows))
+            logger.warning("could not queue %d events for Amplitude: %s", len(rows), type(exc).__name__)
 
 
 def _attribute(group: list[_Job], result: WriteResult) -> list[BatchResult]:
