@@ -6,8 +6,10 @@ Four reference servers run as separate processes, identical but for their teleme
 - `blackholed`   reporting to a socket that accepts connections into its backlog and never answers,
 - `off-control`  a second `off` server: the A/A comparison that shows the noise floor of this machine.
 One client sends `run_model` requests to them in interleaved rounds (the order rotates each round), so any
-drift of the machine's load hits every configuration alike. Printed: p50/p99/mean per configuration, each
-configuration's difference from `off` next to the targets (≤ 2 % at p50, ≤ 5 % at p99), and the noise floor.
+drift of the machine's load hits every configuration alike; the four processes are started afresh
+`--repeats` times so that a bias of one process does not pass for an effect of telemetry. Printed: p50/p99/mean
+per configuration, each configuration's difference from `off` with a bootstrap interval next to the targets
+(≤ 2 % at p50, ≤ 5 % at p99), the noise floor, CPU per request of each server, and how fast each exits.
 """
 
 from __future__ import annotations
@@ -107,6 +109,15 @@ def stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float =
     return time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(urls: dict[str, str], requests: int, warmup: int) -> dict[str, np.ndarray]:
     headers = {CLIENT_HEADER: json.dumps(CLIENT_FACTS), "Content-Type": "application/json"}
     body = json.dumps({"inputs": {"x": sample_input("linear", 1).tolist()}}).encode()
@@ -166,12 +177,35 @@ def report(latencies: dict[str, np.ndarray], requests: int) -> None:
         print(f"  {name:<12} " + "   ".join(parts))
 
 
+def run_once(tmp: Path, repeat: int, collector_url: str, hole_url: str, requests: int, warmup: int,
+             ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, float]]:
+    """Fresh server processes, one measurement: (latencies, CPU seconds, seconds from SIGINT to exit)."""
+    endpoints = {"off": collector_url, "on": collector_url, "blackholed": hole_url, "off-control": collector_url}
+    order = list(CONFIGS[repeat % len(CONFIGS):] + CONFIGS[:repeat % len(CONFIGS)])  # vary the start order too
+    servers: dict[str, tuple[subprocess.Popen[str], str]] = {}
+    try:
+        for name in order:
+            servers[name] = start_server(f"{name}-{repeat}", tmp, endpoints[name], disabled=name.startswith("off"))
+        cpu_before = {name: cpu_seconds(proc.pid) for name, (proc, _) in servers.items()}
+        latencies = measure({name: servers[name][1] for name in CONFIGS}, requests, warmup)
+        cpu = {name: cpu_seconds(proc.pid) - cpu_before[name] for name, (proc, _) in servers.items()}
+    finally:
+        exits = {name: stop(proc) for name, (proc, _) in servers.items()}
+    return latencies, cpu, exits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per configuration")
+    parser.add_argument("--warmup", type=int, default=200, help="requests per configuration and repeat, unmeasured")
+    parser.add_argument("--repeats", type=int, default=4,
+                        help="fresh server processes this many times (the requests are split between them), so "
+                             "that a bias of one process (CPU placement, memory layout) does not pass for telemetry")
     args = parser.parse_args()
 
+    latencies: dict[str, list[np.ndarray]] = {name: [] for name in CONFIGS}
+    cpu: dict[str, float] = dict.fromkeys(CONFIGS, 0.0)
+    exits: dict[str, list[float]] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp_name:
         tmp = Path(tmp_name)
         collector, collector_url = start_collector(tmp)
@@ -179,22 +213,27 @@ def main() -> None:
         hole.bind(("127.0.0.1", 0))
         hole.listen(8)  # connections complete into the backlog; nothing ever accepts or answers them
         hole_url = f"http://127.0.0.1:{hole.getsockname()[1]}"
-        servers: dict[str, tuple[subprocess.Popen[str], str]] = {}
         try:
-            servers["off"] = start_server("off", tmp, collector_url, disabled=True)
-            servers["on"] = start_server("on", tmp, collector_url, disabled=False)
-            servers["blackholed"] = start_server("blackholed", tmp, hole_url, disabled=False)
-            servers["off-control"] = start_server("off-control", tmp, collector_url, disabled=True)
-            latencies = measure({name: url for name, (_, url) in servers.items()}, args.requests, args.warmup)
+            for repeat in range(args.repeats):
+                got, used, took = run_once(tmp, repeat, collector_url, hole_url, args.requests // args.repeats,
+                                           args.warmup)
+                for name in CONFIGS:
+                    latencies[name].append(got[name])
+                    cpu[name] += used[name]
+                    exits[name].append(took[name])
+            summary = httpx.get(f"{collector_url}/api/v1/summary", timeout=10.0, trust_env=False).json()
         finally:
-            exits = {name: stop(proc) for name, (proc, _) in servers.items()}
             hole.close()
-        summary = httpx.get(f"{collector_url}/api/v1/summary", timeout=10.0, trust_env=False).json()
-        stop(collector)
-    report(latencies, args.requests)
+            stop(collector)
+    measured = args.requests // args.repeats * args.repeats
+    report({name: np.concatenate(parts) for name, parts in latencies.items()}, measured)
+    total = measured + args.warmup * args.repeats
+    print("\nserver CPU per request (all its threads: event loop, inference pool, telemetry worker):")
+    print("  " + "   ".join(f"{name} {cpu[name] / total * 1e6:.0f} µs" for name in CONFIGS))
     print(f"\nthe collector stored {summary.get('events')} events from {summary.get('installs')} install(s): "
-          "the `on` server's (the `off` ones send nothing, the `blackholed` one cannot)")
-    print("seconds from SIGINT to exit: " + ", ".join(f"{n} {s:.2f}" for n, s in exits.items()))
+          "the `on` servers' (the `off` ones send nothing, the `blackholed` ones cannot)")
+    print("seconds from SIGINT to exit, worst of the repeats: "
+          + ", ".join(f"{n} {max(s):.2f}" for n, s in exits.items()))
 
 
 if __name__ == "__main__":
