@@ -10,7 +10,6 @@ every flush interval or when a batch is full, and is re-created in a forked chil
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import threading
 import time
@@ -21,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blindai_telemetry import _config, _context
+from blindai_telemetry import _context
 from blindai_telemetry._backoff import Backoff
 from blindai_telemetry._filter import PrivacyFilter
+from blindai_telemetry._records import LocalRecords
 from blindai_telemetry._spool import Spool
-from blindai_telemetry._transport import Outcome, SendResult, Transport, dumps
+from blindai_telemetry._transport import Outcome, SendResult, Transport
 
 logger = logging.getLogger("blindai_telemetry")
 
@@ -104,7 +104,7 @@ class Pipeline:
         self.sent_batches = 0
         self.dropped_total: Counter[str] = Counter()
         self._notice_done = False
-        self._state_base: int | None = None
+        self.records = LocalRecords(self.config_dir)
         self.thread = threading.Thread(target=self._run, name="blindai-telemetry", daemon=True)
 
     def start(self) -> None:
@@ -357,13 +357,13 @@ class Pipeline:
             result = self.transport.send(body, self._request_timeout())
         except Exception:  # noqa: BLE001 - seam: a third-party Transport that raises is retried like a network error
             result = SendResult.retry()
-        self._log(payload, body, batch, result)
+        self.records.attempt(self.transport, payload, body, result)
         if result.outcome is Outcome.OK:
             self._resolved(batch)
             self.sent_events += len(batch.events)
             self.sent_batches += 1
             self.backoff.answered()
-            self._write_state()
+            self.records.delivered(sum(v for v in self.dropped_total.values() if v > 0))
             return True
         if result.outcome is Outcome.RETRY:
             self._backoff(result)
@@ -412,25 +412,3 @@ class Pipeline:
     def _backoff(self, result: SendResult) -> None:
         self.backoff.failed(result.retry_after)
         self._log_once("retry", f"could not deliver telemetry (HTTP {result.status}); will retry")
-
-    # --- local records -----------------------------------------------------------------------------------
-    def _log(self, payload: dict[str, Any], body: bytes, batch: Batch, result: SendResult) -> None:
-        # The log shows what went out: the batch itself when the transport sends it as it is (its bytes are
-        # `dumps(payload)`), else the transport's own encoding, read back from the very bytes it sent.
-        native = type(self.transport).encode is Transport.encode
-        outcome = "debug" if self.transport.name == "debug" else result.outcome.value
-        _config.append_sent_log({
-            "sent_at": int(time.time() * 1000), "transport": self.transport.name,
-            "endpoint": self.transport.endpoint, "outcome": outcome, "status": result.status,
-            "events": len(batch.events), "payload": payload if native else json.loads(body),
-        }, self.config_dir)
-
-    def _write_state(self) -> None:
-        if self._state_base is None:
-            previous = _config.read_state(self.config_dir).get("dropped_total")
-            self._state_base = previous if isinstance(previous, int) else 0
-        total = self._state_base + sum(v for v in self.dropped_total.values() if v > 0)
-        _config.write_state({"last_sent_at": int(time.time() * 1000), "dropped_total": total}, self.config_dir)
-
-
-__all__ = ["Batch", "Pipeline", "dumps"]

@@ -91,3 +91,13 @@ def test_no_notice_in_ci(make_telemetry: Callable[..., Telemetry], monkeypatch: 
     assert NOTICE_MARK not in capsys.readouterr().err
     assert transport.events[0]["is_ci"] is True
     assert _config.load_user_config(clean_telemetry_env).notice_shown_at is None
+
+
+def test_processes_sharing_a_config_dir_add_up_their_drops(clean_telemetry_env: Path) -> None:
+    from blindai_telemetry._records import LocalRecords
+
+    server, worker = LocalRecords(clean_telemetry_env), LocalRecords(clean_telemetry_env)
+    server.delivered(3)
+    worker.delivered(2)
+    server.delivered(5)  # two more since its last write
+    assert _config.read_state(clean_telemetry_env)["dropped_total"] == 7
