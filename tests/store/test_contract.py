@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from blindai_telemetry.stores import COLUMN_NAMES, Deletion, Store, StoreError
+from blindai_telemetry.stores import COLUMN_NAMES, MAX_TIME_MS, MIN_TIME_MS, Deletion, Store, StoreError
 
 from .conftest import StoreFactory, make_row
 
@@ -16,7 +16,8 @@ BAD_ROWS: list[tuple[str, dict[str, Any]]] = [
     ("bool where an int is required", {"input_bytes": True}),
     ("missing required column", {"install_id": None}),
     ("unknown column", {"ip_address": "127.0.0.1"}),
-    ("time out of range", {"time": -1}),
+    ("time before 1970", {"time": MIN_TIME_MS - 1}),
+    ("time after 9999", {"time": MAX_TIME_MS + 1}),
     ("non-finite number", {"duration_ms": float("nan")}),
     ("int too large for INTEGER", {"cpu_count": 2**31}),
     ("properties not an object", {"properties": ["a"]}),
@@ -30,6 +31,14 @@ def test_every_column_round_trips(store: Store) -> None:
     (back,) = store.rows()
     assert list(back) == list(COLUMN_NAMES)
     assert back == row
+
+
+def test_the_first_and_last_representable_times_round_trip(store: Store) -> None:
+    """The stores keep the whole range the collector accepts, exactly (ms precision at both ends)."""
+    rows = [make_row(time=MIN_TIME_MS, received_at=MIN_TIME_MS), make_row(time=MAX_TIME_MS, received_at=MAX_TIME_MS)]
+    store.write(rows)
+    assert [(r["time"], r["received_at"]) for r in store.rows()] == [(MIN_TIME_MS, MIN_TIME_MS),
+                                                                     (MAX_TIME_MS, MAX_TIME_MS)]
 
 
 def test_missing_columns_read_back_as_none(store: Store) -> None:

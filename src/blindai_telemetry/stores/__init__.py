@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from blindai_telemetry.stores._rows import MAX_TIME_MS, MIN_TIME_MS
 from blindai_telemetry.stores.base import (
     COLUMN_NAMES,
     EVENT_COLUMNS,
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMN_NAMES",
     "EVENT_COLUMNS",
+    "MAX_TIME_MS",
+    "MIN_TIME_MS",
     "ClickHouseStore",
     "Deletion",
     "DuckDBStore",

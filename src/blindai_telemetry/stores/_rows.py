@@ -17,10 +17,11 @@ from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS, Row, Writ
 
 _KNOWN = frozenset(COLUMN_NAMES)
 
-#: Times a store accepts, in Unix ms: 1970-01-01 up to 2100-01-01. ClickHouse's DateTime64 stops at 2299 and
-#: cannot go below 1900; a real event is never outside this range, and one rule for every store keeps them equal.
+#: Times a store accepts, in Unix ms: 1970-01-01 up to 9999-12-31T23:59:59.999Z, the range the collector
+#: validates (collector/validate.py). Every store keeps these exactly: DuckDB's TIMESTAMP goes far beyond, and
+#: ClickHouse's DateTime64(3) holds them as Int64 ms (the contract's property test writes both ends).
 MIN_TIME_MS = 0
-MAX_TIME_MS = 4_102_444_800_000
+MAX_TIME_MS = 253_402_300_799_999
 
 
 def _text(column: str, value: Any) -> Any:
