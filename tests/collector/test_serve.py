@@ -1,0 +1,94 @@
+"""`blindai-telemetry serve`: options, refusal to listen beyond loopback without a token, graceful stop, retention."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from collector_helpers import NOW_MS, batch, event, running, start_serve
+
+from blindai_telemetry.cli.main import cli
+from blindai_telemetry.collector.settings import CollectorSettings
+from blindai_telemetry.collector.validate import check_rows
+from blindai_telemetry.stores import DuckDBStore
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "example.com"])
+def test_serve_refuses_a_non_loopback_address_without_an_admin_token(host: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--host", host, "--db", str(tmp_path / "t.duckdb")])
+    assert result.exit_code == 2
+    assert "--admin-token" in result.output
+    assert not (tmp_path / "t.duckdb").exists()
+
+
+def test_db_and_store_exclude_each_other(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "a"), "--store", "memory://"])
+    assert result.exit_code == 2 and "exclude each other" in result.output
+
+
+def test_an_unusable_store_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--store", "nosuch://x"])
+    assert result.exit_code == 1 and "cannot open the store" in result.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_drains_in_flight_batches_and_exits_cleanly(tmp_path: Path, sig: int) -> None:
+    served = start_serve(tmp_path, "--db", str(tmp_path / "t.duckdb"), "--log-level", "warning")
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=served.url, timeout=30) as http:
+            for _ in range(10_000):  # bounded; ends at the first refused or failed request
+                if stop.is_set():
+                    return
+                events = [event(install_id=f"install-{len(acked) % 7}") for _ in range(50)]
+                try:
+                    r = http.post("/v1/batch", json=batch(*events))
+                except httpx.HTTPError:
+                    return
+                if r.status_code != 200:
+                    return
+                acked.extend(e["event_id"] for e in events)
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    deadline = time.monotonic() + 30
+    while len(acked) < 500:
+        assert time.monotonic() < deadline and loader.is_alive()
+        time.sleep(0.01)
+    assert served.stop(sig) == 0
+    stop.set()
+    loader.join(30)
+    err = (tmp_path / "stderr.log").read_text()
+    assert "Traceback" not in err
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    try:
+        stored = {r["event_id"] for r in store.fetch("SELECT event_id FROM events")}
+    finally:
+        store.close()
+    assert set(acked) <= stored  # every acknowledged event survived the stop
+
+
+def test_retention_deletes_events_older_than_the_limit_at_start(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    try:
+        day = 86_400_000
+        now = int(time.time() * 1000)
+        old, recent = event(time=now - 40 * day), event(time=now - 20 * day)
+        rows = check_rows([old, recent], source="native", received_at_ms=NOW_MS, strict=True).rows
+        store.write(rows)
+        with running(store, CollectorSettings(retention_days=30)) as c, c.client() as http:
+            deadline = time.monotonic() + 20
+            while store.summary()["events"] != 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert [r["event_id"] for r in store.rows()] == [recent["event_id"]]
+            assert 'blindai_collector_events_deleted_total{cause="retention"} 1.0' in http.get("/metrics").text
+    finally:
+        store.close()
