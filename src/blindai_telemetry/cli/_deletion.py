@@ -63,8 +63,15 @@ def _unreachable_hint(endpoint: str) -> str:
     )
 
 
-def _request(method: str, url: str, body: dict[str, Any] | None, timeout: float) -> tuple[int, dict[str, Any]]:
-    """One HTTP exchange; returns (status, JSON body) for any HTTP answer, raises DeletionError otherwise."""
+@dataclass
+class _Answer:
+    status: int
+    body: dict[str, Any]
+    retry_after: float | None = None
+
+
+def _request(method: str, url: str, body: dict[str, Any] | None, timeout: float) -> _Answer:
+    """One HTTP exchange; returns any HTTP answer, raises DeletionError when there is none."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("User-Agent", _USER_AGENT)
@@ -73,9 +80,9 @@ def _request(method: str, url: str, body: dict[str, Any] | None, timeout: float)
         request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=max(timeout, 0.1)) as response:
-            status, raw = response.status, response.read()
+            status, raw, headers = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:  # an HTTP answer, just not a 2xx: the caller explains it
-        status, raw = error.code, error.read()
+        status, raw, headers = error.code, error.read(), error.headers
         error.close()
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
@@ -84,7 +91,11 @@ def _request(method: str, url: str, body: dict[str, Any] | None, timeout: float)
         decoded = json.loads(raw) if raw else {}
     except ValueError:
         decoded = {}
-    return status, decoded if isinstance(decoded, dict) else {}
+    try:
+        retry_after: float | None = float(headers.get("Retry-After", ""))
+    except ValueError:
+        retry_after = None
+    return _Answer(status, decoded if isinstance(decoded, dict) else {}, retry_after)
 
 
 def _refused(status: int, answer: dict[str, Any], url: str) -> DeletionError:
@@ -108,14 +119,21 @@ def _refused(status: int, answer: dict[str, Any], url: str) -> DeletionError:
     return DeletionError(f"The collector at {url} refused the request (HTTP {status}){detail_text}.")
 
 
-def request_deletion(endpoint: str, install_ids: Sequence[str], timeout: float) -> str:
-    """`POST {endpoint}/v1/deletions`; returns the deletion id the collector assigned."""
+def request_deletion(endpoint: str, install_ids: Sequence[str], deadline: float) -> str:
+    """`POST {endpoint}/v1/deletions`; returns the deletion id the collector assigned. A 429 is retried after
+    its `Retry-After` when that still fits before `deadline` (self-service deletions share one rate limit)."""
     url = f"{endpoint}/v1/deletions"
-    status, answer = _request("POST", url, {"install_ids": list(install_ids)}, timeout)
-    deletion_id = answer.get("id")
-    if status not in (200, 202) or not isinstance(deletion_id, str):
-        raise _refused(status, answer, url) if status >= 300 else DeletionError(
-            f"The collector at {url} answered HTTP {status} without a deletion id."
+    while True:
+        answer = _request("POST", url, {"install_ids": list(install_ids)}, _remaining(deadline))
+        wait = answer.retry_after
+        if answer.status == 429 and wait is not None and time.monotonic() + wait < deadline:
+            time.sleep(wait)
+            continue
+        break
+    deletion_id = answer.body.get("id")
+    if answer.status not in (200, 202) or not isinstance(deletion_id, str):
+        raise _refused(answer.status, answer.body, url) if answer.status >= 300 else DeletionError(
+            f"The collector at {url} answered HTTP {answer.status} without a deletion id."
         )
     return deletion_id
 
@@ -123,10 +141,10 @@ def request_deletion(endpoint: str, install_ids: Sequence[str], timeout: float) 
 def deletion_status(endpoint: str, deletion_id: str, timeout: float) -> dict[str, Any]:
     """`GET {endpoint}/v1/deletions/{id}`: the collector's record of one deletion."""
     url = f"{endpoint}/v1/deletions/{urllib.parse.quote(deletion_id, safe='')}"
-    status, answer = _request("GET", url, None, timeout)
-    if status != 200:
-        raise _refused(status, answer, url)
-    return answer
+    answer = _request("GET", url, None, timeout)
+    if answer.status != 200:
+        raise _refused(answer.status, answer.body, url)
+    return answer.body
 
 
 def delete_installs(
@@ -145,7 +163,7 @@ def delete_installs(
     requested: list[tuple[str, list[str]]] = []
     for start in range(0, len(install_ids), IDS_PER_REQUEST):
         chunk = list(install_ids[start : start + IDS_PER_REQUEST])
-        deletion_id = request_deletion(endpoint, chunk, _remaining(deadline))
+        deletion_id = request_deletion(endpoint, chunk, deadline)
         on_requested(deletion_id, chunk)
         requested.append((deletion_id, chunk))
 
