@@ -112,6 +112,28 @@ def black_hole() -> Iterator[str]:
         listener.close()
 
 
+def _pipe_both_ways(a: socket.socket, b: socket.socket) -> None:
+    """Relay bytes between two sockets until either side closes (the CONNECT tunnel: the proxy sees only
+    encrypted bytes)."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(a, selectors.EVENT_READ, b)
+        selector.register(b, selectors.EVENT_READ, a)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=1.0):
+                try:
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                except OSError:
+                    data = b""
+                if not data:
+                    b.close()
+                    return
+                key.data.sendall(data)
+    b.close()
+
+
 @dataclass
 class Proxy:
     url: str = ""
@@ -120,7 +142,7 @@ class Proxy:
 
 @contextmanager
 def forward_proxy() -> Iterator[Proxy]:
-    """A minimal HTTP proxy: forwards absolute-URI requests (plain HTTP) and records CONNECT lines."""
+    """A minimal HTTP proxy: forwards absolute-URI requests (plain HTTP), tunnels CONNECT, records both."""
     proxy = Proxy()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -131,9 +153,19 @@ def forward_proxy() -> Iterator[Proxy]:
 
         def do_CONNECT(self) -> None:
             proxy.request_lines.append(self.requestline)
-            self.send_response(502)  # we only need to see that the tunnel was asked of the proxy
-            self.send_header("Content-Length", "0")
+            host, _, port = self.path.rpartition(":")
+            try:
+                upstream = socket.create_connection((host, int(port)), timeout=5)
+            except OSError:
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200, "Connection established")
             self.end_headers()
+            self.wfile.flush()
+            _pipe_both_ways(self.connection, upstream)
+            self.close_connection = True
 
         def do_POST(self) -> None:
             proxy.request_lines.append(self.requestline)

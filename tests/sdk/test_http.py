@@ -149,14 +149,14 @@ def test_no_proxy_bypasses_the_proxy(sink: Sink, monkeypatch: pytest.MonkeyPatch
     assert len(sink.requests) == 1
 
 
-def test_https_goes_through_a_connect_tunnel(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_https_asks_the_proxy_for_a_tunnel_and_lets_it_resolve_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
     with forward_proxy() as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         monkeypatch.delenv("NO_PROXY")
         transport = HttpTransport("https://collector.example.invalid:8443")
         result = transport.send(BODY, timeout=5.0)
-    assert result.outcome is Outcome.RETRY  # our test proxy refuses the tunnel (502) after recording it
-    # the proxy was asked for a tunnel: the name is resolved by the proxy, TLS would be end to end
+    assert result.outcome is Outcome.RETRY  # the proxy cannot reach that host: 502
+    # the name went to the proxy unresolved (no local DNS lookup of the collector behind a proxy)
     assert [line.rsplit(" ", 1)[0] for line in proxy.request_lines] == ["CONNECT collector.example.invalid:8443"]
 
 

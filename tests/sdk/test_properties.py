@@ -112,3 +112,11 @@ def test_no_address_name_or_path_reaches_the_transport(make_telemetry: Callable[
     for secret in planted:
         for value in values:
             assert secret not in value, (secret, value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=12), ANY_VALUE, max_size=8) | ANY_VALUE)
+def test_client_info_from_anything_never_raises_and_keeps_only_strings(data: Any) -> None:
+    info = ClientInfo.from_dict(data)
+    assert all(isinstance(v, str) for v in info.to_dict().values())
+    assert ClientInfo.from_dict(info.to_dict()) == info

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from blindai_telemetry import AmplitudeTransport, HttpTransport, Outcome, SendResult, Telemetry
-from sdk.sinks import Sink, http_sink
+from sdk.sinks import Sink, forward_proxy, http_sink
 
 BODY = b'{"schema_version":1,"sent_at":0,"dropped":{},"events":[]}'
 
@@ -50,6 +50,21 @@ def test_trusted_certificate_is_accepted(tls_sink: Sink, certificate: tuple[Path
     assert transport.send(BODY, timeout=5.0) is SendResult.OK
     transport.close()
     assert len(tls_sink.requests) == 2 and tls_sink.requests[0].peer_port == tls_sink.requests[1].peer_port
+
+
+def test_https_through_a_connect_proxy_is_verified_end_to_end(
+        tls_sink: Sink, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    with forward_proxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY")
+        context = ssl.create_default_context(cafile=str(certificate[0]))
+        transport = HttpTransport(tls_sink.url, ssl_context=context)
+        assert transport.send(BODY, timeout=5.0) is SendResult.OK
+        assert transport.send(BODY, timeout=5.0) is SendResult.OK  # same tunnel, kept alive
+        transport.close()
+    port = tls_sink.url.rsplit(":", 1)[1]
+    assert [line.rsplit(" ", 1)[0] for line in proxy.request_lines] == [f"CONNECT 127.0.0.1:{port}"]
+    assert len(tls_sink.requests) == 2
 
 
 def test_amplitude_body_has_no_ip_and_maps_our_fields(sink: Sink, make_telemetry: Callable[..., Telemetry]) -> None:
