@@ -102,6 +102,13 @@ def test_time_is_ms_unless_below_ten_to_the_eleven(sent: int, stored: int) -> No
     assert amplitude.decode(body(amp_event(time=sent))).rows[0]["time"] == stored
 
 
+def test_a_variant_tagged_event_is_read_in_seconds() -> None:
+    evt = amp_event(time=1_663_600_000, event_properties={"RunModel": {"time_taken": 0.031}})
+    decoded = amplitude.decode(body(evt))
+    assert decoded.rows[0]["time"] == 1_663_600_000_000
+    assert decoded.dropped_fields == 2  # `library`, and the variant object, which is no catalogue field
+
+
 def test_an_event_without_time_takes_the_time_it_was_received() -> None:
     before = int(time.time() * 1000)
     row = amplitude.decode(body(amp_event(time=None))).rows[0]

@@ -18,8 +18,9 @@ Mapping into the `events` table:
 - `app_version`, `os_name` and `os_version` (→ `os_release`) map to the catalogue; catalogue fields are read by
   name from `user_properties` and `event_properties`; everything else is dropped and counted, except `ip`,
   which is never copied anywhere, not even into the event id;
-- `time` is read in seconds when it is below 10^11 or the event is tagged by a BlindAI variant (DESIGN.md);
-  without `time`, the event takes the time it was received, as on Amplitude;
+- `time` is read in seconds when it is below 10^11 (DESIGN.md; 10^11 s is in the year 5138, 10^11 ms in 1973),
+  which covers every event tagged by a BlindAI variant, as those carry seconds of 2022-2023; without `time`, the
+  event takes the time it was received, as on Amplitude;
 - `event_id` is a name-based UUID of (`device_id`, else `user_id`; `insert_id`): Amplitude deduplicates an
   `insert_id` per device, so two devices that reuse one `insert_id` keep both events, and the sender's raw
   `insert_id` is never stored. Without `insert_id`, it is a name-based UUID of the stored fields, so an
@@ -177,11 +178,6 @@ def _check_event(event: Any, index: int, min_length: int, problems: _Problems) -
             problems.add(problems.missing, "device_id", index)
 
 
-def _is_variant_tagged(event: dict[str, Any]) -> bool:
-    props = event.get("event_properties")
-    return isinstance(props, dict) and len(props) == 1 and next(iter(props)) in blindai.VARIANTS.values()
-
-
 def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
                model_names: blindai.ModelNames | None) -> blindai.Mapped:
     """One valid Amplitude event as a row (None when it is not a catalogue event)."""
@@ -201,8 +197,7 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
         raise blindai.EventError("user_id", "the event has no valid user_id or device_id")
     sent_time = event.get("time")
     row: dict[str, Any] = {"event": event_type, "install_id": install_id, "source": SOURCE}
-    row["time"] = now_ms if sent_time is None else blindai.time_ms(
-        sent_time, seconds=_is_variant_tagged(event) or sent_time < blindai.MS_THRESHOLD)
+    row["time"] = now_ms if sent_time is None else blindai.time_ms(sent_time)
     dropped = 0
     for name, value in event.items():
         if value is None or name in _ENVELOPE:

@@ -55,7 +55,8 @@ ORIGINAL_EVENT_TYPES = frozenset(EVENT_TYPES) | CLIENT_COPY_EVENT_TYPES
 #: The variant tag each event type's `event_properties` carries (serde's externally tagged enum).
 VARIANTS: dict[str, str] = {"started": "Started", "send_model": "SendModel", "run_model": "RunModel"}
 
-#: A `time` at or above this is milliseconds, whatever the format says: 10^11 seconds is in the year 5138.
+#: A `time` below this is seconds, at or above it milliseconds (DESIGN.md): 10^11 s is in the year 5138 and
+#: 10^11 ms in 1973, so no real time is ambiguous, and a sender that mixes units is still read right.
 MS_THRESHOLD = 10**11
 #: The largest time a TIMESTAMP column holds comfortably (9999-12-31T23:59:59.999Z), in ms.
 MAX_TIME_MS = 253_402_300_799_999
@@ -132,11 +133,11 @@ def put(row: dict[str, Any], name: str, value: Any) -> None:
         row.setdefault("properties", {})[name] = value
 
 
-def time_ms(value: Any, *, seconds: bool) -> int:
-    """An event's `time` as Unix ms; `seconds` says how the format reads it (a value ≥ 10^11 is ms anyway)."""
+def time_ms(value: Any) -> int:
+    """An event's `time` as Unix ms: seconds below 10^11 (the original servers' unit), milliseconds above."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise EventError("time", "'time' must be a non-negative integer")
-    ms = value * 1000 if seconds and value < MS_THRESHOLD else value
+    ms = value * 1000 if value < MS_THRESHOLD else value
     if ms > MAX_TIME_MS:
         raise EventError("time", "'time' is beyond the year 9999")
     return ms
@@ -280,7 +281,7 @@ def map_event(obj: Any, *, model_names: ModelNames | None = None) -> Mapped:
     event = EVENT_TYPES[event_type]
     row: dict[str, Any] = {
         "event": event, "install_id": install_id, "app": APP, "source": SOURCE,
-        "time": time_ms(obj.get("time"), seconds=True),
+        "time": time_ms(obj.get("time")),
     }
     device_id = _optional(obj, "device_id", str, "device_id")
     app_version = _optional(obj, "app_version", str, "app_version")
