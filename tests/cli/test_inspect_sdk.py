@@ -72,6 +72,7 @@ def test_status_reports_the_last_batch_after_a_real_send(invoke: Invoke, sink: S
     data = json.loads(invoke("status", "--json").stdout)
     assert data["install_id"] == install_id and isinstance(data["last_sent_at"], int)
     assert data["last_endpoint"] == sink.url
+    assert isinstance(data["notice_shown_at"], int)  # the SDK told this user once, before the first batch
     assert f"the last batch went to {sink.url}" in invoke("status").stdout
     assert sink.payloads()[0]["events"][0]["install_id"] == install_id  # type: ignore[index]
 

@@ -85,6 +85,7 @@ def _status_data() -> dict[str, Any]:
         "config_setting": cfg.enabled,
         "last_sent_at": state.get("last_sent_at"),
         "dropped_total": state.get("dropped_total", 0),
+        "notice_shown_at": cfg.notice_shown_at,
         "debug": _debug_value(),
     }
 
@@ -132,6 +133,8 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
     last = _views.format_time_ms(data["last_sent_at"]) if data["last_sent_at"] is not None else "never"
     lines.append(f"Last batch:  {last} (see `blindai-telemetry inspect`)")
     lines.append(f"Dropped:     {data['dropped_total']} event(s) dropped in total (counts only, never contents)")
+    if data["notice_shown_at"] is not None:
+        lines.append(f"Notice:      first-run notice shown {_views.format_time_ms(data['notice_shown_at'])}")
     if data["debug"] is not None:
         lines.append(f"Debug mode:  on ({ev.BLINDAI_TELEMETRY_DEBUG}={data['debug']!r}): batches are printed to "
                      "stderr and nothing is sent")
