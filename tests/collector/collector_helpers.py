@@ -1,4 +1,4 @@
-"""Collector test helpers (imported by the tests as `collector_helpers`): a real collector (uvicorn on 127.0.0.1, a free port) in a thread, and batch builders."""
+"""Collector test helpers (imported as `collector_helpers`): a real collector in a thread or a subprocess, batches."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def batch(*events: dict[str, Any], **fields: Any) -> dict[str, Any]:
 def metric(text: str, name: str) -> float:
     """The value of one sample in a Prometheus text page (0 when absent)."""
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] == name:
+        if line.startswith(name + " ") or (line.startswith(name + "{") and line.split(" ")[0] == name):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

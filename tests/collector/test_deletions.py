@@ -83,7 +83,8 @@ def test_self_service_deletions_are_rate_limited_globally() -> None:
 
 def test_a_deletion_is_ordered_after_the_batches_received_before_it(collector: Collector) -> None:
     with collector.client() as http:
-        assert http.post("/v1/batch", json=batch(*[event(install_id="install-a") for _ in range(50)])).status_code == 200
+        events = [event(install_id="install-a") for _ in range(50)]
+        assert http.post("/v1/batch", json=batch(*events)).status_code == 200
         r = http.post("/v1/deletions", json={"install_ids": ["install-a"]})
         assert _wait_done(http, r.json()["id"])["events_deleted"] == 50
         # Later events of a deleted install are new data and are stored (it may have re-enabled telemetry).

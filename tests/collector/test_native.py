@@ -6,10 +6,10 @@ import gzip
 import json
 from pathlib import Path
 
+from collector_helpers import NOW_MS, Collector, batch, event, metric, running
+
 from blindai_telemetry.collector.settings import CollectorSettings
 from blindai_telemetry.stores import DuckDBStore
-
-from collector_helpers import NOW_MS, Collector, batch, event, metric, running
 
 
 def test_a_batch_is_stored_with_every_catalogue_field_in_its_column(collector: Collector) -> None:

@@ -55,7 +55,8 @@ def test_token_bucket_waits_are_computed_from_the_rate() -> None:
 def test_a_throttled_install_gets_429_with_retry_after_and_nothing_stored() -> None:
     settings = CollectorSettings(rate_limit_per_s=10.0, rate_window=10.0, retention_days=0)  # burst of 100
     with running(settings=settings) as c, c.client() as http:
-        assert http.post("/v1/batch", json=batch(*[event(install_id="busy-install") for _ in range(100)])).status_code == 200
+        burst = [event(install_id="busy-install") for _ in range(100)]
+        assert http.post("/v1/batch", json=batch(*burst)).status_code == 200
         r = http.post("/v1/batch", json=batch(event(install_id="busy-install"), event(install_id="quiet")))
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "rate limit" in r.json()["error"]
         assert http.post("/v1/batch", json=batch(event(install_id="quiet"))).status_code == 200

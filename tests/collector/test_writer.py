@@ -148,13 +148,13 @@ def test_a_store_failure_answers_503_with_retry_after_and_stores_nothing() -> No
 
 def test_a_full_write_buffer_answers_503_with_retry_after() -> None:
     store = GatedStore()
-    with running(store, max_pending_events=3) as c, c.client() as http:
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            held = pool.submit(http.post, "/v1/batch", json=batch(event(), event(), event()))
-            assert store.entered.wait(WAIT)
-            with httpx.Client(base_url=c.url, timeout=WAIT) as other:
-                r = other.post("/v1/batch", json=batch(event()))
-            assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
-            store.gate.set()
-            assert held.result(WAIT).status_code == 200
+    with running(store, max_pending_events=3) as c, c.client() as http, \
+            concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(http.post, "/v1/batch", json=batch(event(), event(), event()))
+        assert store.entered.wait(WAIT)
+        with httpx.Client(base_url=c.url, timeout=WAIT) as other:
+            r = other.post("/v1/batch", json=batch(event()))
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1", r.text
+        store.gate.set()
+        assert held.result(WAIT).status_code == 200
     assert store.summary()["events"] == 3
