@@ -102,3 +102,12 @@ def test_a_body_that_is_not_an_array_is_refused_on_blindai(collector: Running) -
     response = collector.post("/blindai", {"events": ERA_C})
     assert response.status_code == 400 and "array" in response.json()["error"]
     assert collector.store.rows() == []
+
+
+def test_a_private_model_name_is_stored_only_as_a_keyed_hash(collector: Running) -> None:
+    upload = original("send_model", {"model_name": "acme-fraud-detector-v2", "model_size": 10, "sign": False,
+                                     "time_taken": 0.1})
+    assert collector.post("/blindai", [upload]).status_code == 200
+    [row] = collector.store.rows()
+    assert row["model_name"].startswith("h:")
+    assert "acme" not in json.dumps(row, default=str)
