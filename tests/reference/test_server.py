@@ -15,6 +15,7 @@ from onnx import numpy_helper
 
 from blindai_telemetry import Telemetry
 from blindai_telemetry.catalogue import ERROR_KINDS, allowed_properties
+from blindai_telemetry.reference import client as client_module
 from blindai_telemetry.reference.client import ServerError, connect
 from blindai_telemetry.reference.models import conv_model, identity_model, linear_model, sample_input
 from blindai_telemetry.reference.server import CLIENT_HEADER, ServerLimits
@@ -118,6 +119,8 @@ BAD_RUNS = [
     pytest.param({"inputs": {"x": [[1.0], [1.0, 2.0]]}}, 400, "invalid_input", id="ragged"),
     pytest.param({"inputs": {"x": {"npy": "%%%"}}}, 400, "invalid_input", id="bad-npy"),
     pytest.param({"inputs": "x"}, 400, "invalid_input", id="inputs-not-a-collection"),
+    pytest.param({"inputs": {"x": [[float("nan"), 1.0, 2.0, 3.0]]}}, 400, "invalid_input", id="nan-is-not-json"),
+    pytest.param({"inputs": {"x": [[1e40, 1.0, 2.0, 3.0]]}}, 400, "invalid_input", id="overflows-float32"),
     pytest.param({"inputs": [[[1.0, 2.0, 3.0, 4.0]]], "output_format": "xml"}, 400, "invalid_input", id="format"),
 ]
 
@@ -128,7 +131,8 @@ def test_bad_inputs_fail_cleanly_and_are_tracked_as_failures(
 ) -> None:
     server = start_server()
     model_id = _upload(server, linear_model())
-    response = _post(server.url, f"/models/{model_id}/run", json=body)
+    # json.dumps, not httpx's json=: it writes NaN as a bare word, as a careless client would
+    response = _post(server.url, f"/models/{model_id}/run", content=json.dumps(body).encode())
     assert (response.status_code, response.json()["error"]) == (status, kind)
     (run,) = server.events("model_run")
     assert run["properties"]["ok"] is False and run["properties"]["error_kind"] == kind
@@ -247,3 +251,15 @@ def test_an_unexpected_error_is_answered_and_tracked_as_internal(
     assert (run["properties"]["ok"], run["properties"]["error_kind"]) == (False, "internal")
     assert "4242" not in json.dumps(server.transport.payloads)
     assert "4242" in caplog.text
+
+
+def test_non_finite_outputs_travel_as_npy_and_are_refused_as_json(start_server: Start, client_tel: Telemetry) -> None:
+    server = start_server()
+    x = np.array([[np.nan, np.inf, -np.inf, 0, 1, 2, 3, 4]], dtype=np.float32)
+    with connect(server.url, telemetry=client_tel) as client:  # the client asks for npy outputs
+        model_id = client.upload_model(identity_model(), name="identity")
+        np.testing.assert_array_equal(client.run_model(model_id, x)["y"], x)
+    npy_input = client_module._encode(x)
+    response = _post(server.url, f"/models/{model_id}/run", json={"inputs": [npy_input], "output_format": "json"})
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_input")
+    assert "npy" in response.json()["detail"]

@@ -35,7 +35,7 @@ import anyio
 import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from blindai_telemetry import ClientInfo, Telemetry, __version__
@@ -120,14 +120,17 @@ def _load_model(name: str | None, data: bytes) -> _Model:
 def _decode_tensor(value: Any, dtype: np.dtype[Any]) -> np.ndarray:
     if isinstance(value, Mapping) and "npy" in value:
         try:
-            array = np.load(io.BytesIO(base64.b64decode(value["npy"], validate=True)), allow_pickle=False)
+            value = np.load(io.BytesIO(base64.b64decode(value["npy"], validate=True)), allow_pickle=False)
         except (TypeError, ValueError, binascii.Error, OSError) as exc:
             raise RequestFailed("invalid_input", "an input's npy field is not a base64 .npy array") from exc
-        return np.asarray(array, dtype=dtype)
     try:
-        return np.asarray(value, dtype=dtype)
+        # A value the input type cannot hold (1e40 as float32) is the caller's mistake, not an inf to compute on.
+        with np.errstate(all="raise"):
+            return np.asarray(value, dtype=dtype)
+    except (FloatingPointError, OverflowError) as exc:
+        raise RequestFailed("invalid_input", f"an input value does not fit the model's type {dtype}") from exc
     except (TypeError, ValueError) as exc:
-        raise RequestFailed("invalid_input", "an input is not a rectangular list of numbers") from exc
+        raise RequestFailed("invalid_input", "an input is not a rectangular array of numbers") from exc
 
 
 def _encode_tensor(array: np.ndarray, output_format: str) -> Any:
@@ -138,10 +141,16 @@ def _encode_tensor(array: np.ndarray, output_format: str) -> Any:
     return array.tolist()
 
 
-def _run(model: _Model, body: bytes) -> tuple[dict[str, Any], int]:
-    """Decode a run request, run the model, encode the outputs; returns (response body, input bytes)."""
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _run(model: _Model, body: bytes) -> tuple[bytes, int]:
+    """Decode a run request, run the model, encode the response (all off the event loop); returns
+    (the JSON response body, input bytes)."""
     try:
-        request = json.loads(body)
+        # Strict JSON: Python's parser would take NaN and Infinity, which no other JSON reader sends or reads.
+        request = json.loads(body, parse_constant=_reject_constant)
     except ValueError as exc:
         raise RequestFailed("invalid_input", "the body is not JSON") from exc
     raw = request.get("inputs") if isinstance(request, dict) else None
@@ -166,7 +175,11 @@ def _run(model: _Model, body: bytes) -> tuple[dict[str, Any], int]:
         raise RequestFailed("invalid_input", "the inputs do not fit the model's input shapes") from exc
     names = [o.name for o in model.session.get_outputs()]
     outputs = {n: _encode_tensor(np.asarray(r), output_format) for n, r in zip(names, results, strict=True)}
-    return {"outputs": outputs}, input_bytes
+    try:
+        return json.dumps({"outputs": outputs}, allow_nan=False, separators=(",", ":")).encode(), input_bytes
+    except ValueError as exc:
+        raise RequestFailed("invalid_input", "the outputs hold NaN or infinity, which JSON cannot carry: "
+                            "ask for output_format 'npy'") from exc
 
 
 def _client_info(request: Request) -> ClientInfo | None:
@@ -256,7 +269,7 @@ def create_server_app(
                duration_ms=_elapsed_ms(started), ok=True)
         return JSONResponse({"model_id": model_id, "name": name}, status_code=201)
 
-    async def run(request: Request) -> JSONResponse:
+    async def run(request: Request) -> Response:
         started = time.perf_counter()
         client = _client_info(request)
         model = models.get(request.path_params["model_id"])
@@ -274,7 +287,7 @@ def create_server_app(
             return failure.response()
         _track(telemetry, "model_run", client, model_name=model.name, duration_ms=_elapsed_ms(started),
                input_bytes=input_bytes, ok=True)
-        return JSONResponse(result)
+        return Response(result, media_type="application/json")
 
     async def delete(request: Request) -> JSONResponse:
         model_id = request.path_params["model_id"]
