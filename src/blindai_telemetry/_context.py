@@ -13,8 +13,25 @@ from typing import Any
 from blindai_telemetry import catalogue
 from blindai_telemetry import environment_variables as ev
 
-#: When this process started, as far as the SDK can tell (reset in a forked child).
-PROCESS_START = time.time()
+
+def _process_start() -> float:
+    """When this process started (Unix time): from /proc on Linux, so that uptime counts from the start of
+    the server and not from whenever the SDK was first imported; else now."""
+    now = time.time()
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields_after_name = f.read().rpartition(")")[2].split()
+        with open("/proc/uptime", encoding="ascii") as f:
+            system_uptime = float(f.read().split()[0])
+        started_ticks = int(fields_after_name[19])  # field 22, `starttime`, in clock ticks after boot
+        age = system_uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+    return now - age if 0 <= age < 10 * 365 * 86_400 else now
+
+
+#: When this process started (reset in a forked child).
+PROCESS_START = _process_start()
 
 
 def reset_process_start() -> None:
@@ -77,8 +94,12 @@ def memory_gb() -> float | None:
 
 
 def server_mode(mode: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """A server's mode: `dcsv3` when BLINDAI_AZURE_DCSV3_PATCH is set (same truthiness rule as the kill
+    switch), else the mode it runs in. Clients pass no mode and report none, on a DCsv3 machine too."""
+    if mode is None:
+        return None
     environ = os.environ if environ is None else environ
-    if ev.is_opt_out_value(environ.get(ev.BLINDAI_AZURE_DCSV3_PATCH)):  # same truthiness rule as the kill switch
+    if ev.is_opt_out_value(environ.get(ev.BLINDAI_AZURE_DCSV3_PATCH)):
         return "dcsv3"
     return mode if mode in catalogue.MODES else None
 

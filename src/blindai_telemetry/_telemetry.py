@@ -7,6 +7,7 @@ no-op that starts no thread, opens no socket and writes no file.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
 import time
@@ -86,7 +87,6 @@ class Telemetry:
         self.flush_interval = flush_interval or _env_flush_interval(environ) or DEFAULT_FLUSH_INTERVAL
         self.transport = self._choose_transport(transport, amplitude_api_key, write_key)
         self._install_id, self.install_id_persisted = _config.get_or_create_install_id(self.config_dir)
-        self.session_id = str(uuid.uuid4())
         self.is_ci = _config.ci_variable(environ) is not None
         self.mode = _context.server_mode(mode, environ)
         if model_names not in MODEL_NAME_POLICIES:  # a typo must not crash the host app: use the safe default
@@ -94,7 +94,7 @@ class Telemetry:
             model_names = "hashed"
         scrubber = Scrubber()
         context = _context.static_context(
-            install_id=self._install_id, session_id=self.session_id, app=scrubber(str(app)),
+            install_id=self._install_id, session_id=str(uuid.uuid4()), app=scrubber(str(app)),
             app_version=scrubber(str(app_version)), mode=self.mode, is_ci=self.is_ci)
         privacy_filter = PrivacyFilter(Counter(), model_names, _hash_key(self.config_dir), scrubber)
         directory = self.config_dir
@@ -104,9 +104,10 @@ class Telemetry:
             spool=Spool(Path(spool_dir)) if spool_dir is not None else None,
             notice=lambda: show_notice_once(directory, is_ci=self.is_ci))
         self._pipeline.start()
-        # Weak references: registering must not keep a discarded Telemetry (and its thread) alive.
-        ref = weakref.ref(self)
-        atexit.register(_shutdown_at_exit, ref)
+        # Bound to the pipeline, which its worker thread keeps alive: events queued through a Telemetry the
+        # host dropped are still flushed at exit. Weak, so that a stopped pipeline can be freed.
+        ref = weakref.ref(self._pipeline)
+        atexit.register(_shutdown_at_exit, ref, shutdown_timeout)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=lambda: _after_fork(ref))
 
@@ -132,6 +133,11 @@ class Telemetry:
     @property
     def enabled(self) -> bool:
         return True
+
+    @property
+    def session_id(self) -> str | None:
+        """Random per process start (a forked child gets its own)."""
+        return str(self._pipeline.context["session_id"])
 
     def track(self, event: str, /, *, client: ClientInfo | Mapping[str, Any] | None = None,
               **properties: Any) -> None:
@@ -222,6 +228,10 @@ class _DisabledTelemetry(Telemetry):
     def enabled(self) -> bool:
         return False
 
+    @property
+    def session_id(self) -> str | None:
+        return None
+
     def track(self, event: str, /, *, client: ClientInfo | Mapping[str, Any] | None = None,
               **properties: Any) -> None:
         return None
@@ -243,21 +253,16 @@ class _DisabledTelemetry(Telemetry):
         return f"<Telemetry app={self.app!r} disabled>"
 
 
-def _shutdown_at_exit(ref: weakref.ref[Telemetry]) -> None:
-    telemetry = ref()
-    if telemetry is not None:
-        telemetry.shutdown()
+def _shutdown_at_exit(ref: weakref.ref[Pipeline], timeout: float) -> None:
+    pipeline = ref()
+    if pipeline is not None:
+        with contextlib.suppress(Exception):  # seam: nothing may spoil the host's exit
+            pipeline.shutdown(timeout)
 
 
-def _after_fork(ref: weakref.ref[Telemetry]) -> None:
-    telemetry = ref()
-    if telemetry is None or isinstance(telemetry, _DisabledTelemetry):
+def _after_fork(ref: weakref.ref[Pipeline]) -> None:
+    pipeline = ref()
+    if pipeline is None or pipeline._stopping:  # shut down in the parent: stays down in the child
         return
-    pipeline = telemetry._pipeline
-    if pipeline._stopping:  # shut down in the parent: stays down in the child
-        return
-    try:
+    with contextlib.suppress(Exception):  # seam: a failure here must not kill the child process
         pipeline.after_fork_in_child()
-        telemetry.session_id = pipeline.context["session_id"]
-    except Exception:  # noqa: BLE001 - seam: a failure here must not kill the child process
-        pass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def test_memory_is_rounded_to_a_power_of_two() -> None:
 
 @pytest.mark.parametrize(("dcsv3", "mode", "expected"), [
     (None, "hardware", "hardware"), (None, "simulation", "simulation"), (None, "turbo", None), (None, None, None),
-    ("1", "simulation", "dcsv3"), ("true", None, "dcsv3"), ("0", "hardware", "hardware"),
+    ("1", "simulation", "dcsv3"), ("", "hardware", "dcsv3"), ("true", None, None), ("0", "hardware", "hardware"),
 ])
 def test_mode(dcsv3: str | None, mode: str | None, expected: str | None) -> None:
     environ = {} if dcsv3 is None else {ev.BLINDAI_AZURE_DCSV3_PATCH: dcsv3}
@@ -54,6 +56,13 @@ def test_clients_send_no_mode(make_telemetry: Callable[..., Telemetry]) -> None:
     transport = InMemoryTransport()
     event = _one_event(make_telemetry(app="blindai-client", transport=transport), transport)
     assert "mode" not in event
+
+
+def test_uptime_counts_from_the_process_start_not_the_import() -> None:
+    code = "import time; time.sleep(0.6); from blindai_telemetry import _context; import time as t; " \
+        "print(t.time() - _context.PROCESS_START)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert 0.5 < float(out.stdout) < 30
 
 
 def test_uptime_grows_and_session_is_per_process(make_telemetry: Callable[..., Telemetry]) -> None:

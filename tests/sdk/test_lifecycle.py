@@ -87,3 +87,16 @@ def test_forked_child_delivers_its_own_events(sink: Sink, make_telemetry: Callab
     assert by_name["model_run"]["session_id"] != parent_session  # new session in the child
     assert by_name["model_deleted"]["session_id"] == parent_session
     assert by_name["model_run"]["install_id"] == telemetry.install_id
+
+
+def test_events_of_a_discarded_telemetry_are_flushed_at_exit(sink: Sink, tmp_path: Path) -> None:
+    code = textwrap.dedent("""
+        import gc, sys, blindai_telemetry
+        t = blindai_telemetry.Telemetry("blindai-server", "0.6.3", endpoint=sys.argv[1], flush_interval=60)
+        t.track("server_stopped")
+        del t
+        gc.collect()
+    """)
+    env = {**os.environ, "BLINDAI_TELEMETRY_CONFIG_DIR": str(tmp_path / "cfg"), "CI": "1"}
+    subprocess.run([sys.executable, "-c", code, sink.url], check=True, timeout=60, env=env)
+    assert [e["event"] for e in sink.events()] == ["server_stopped"]
