@@ -55,12 +55,11 @@ def normalise_endpoint(endpoint: str) -> str:
     return endpoint.strip().rstrip("/")
 
 
-def _unreachable_hint(endpoint: str) -> str:
-    return (
-        "Nothing was deleted. Try again later. If the collector moved, pass --endpoint URL or set "
-        f"{ev.BLINDAI_TELEMETRY_ENDPOINT}; or contact the collector's operator with your install ids "
-        f"(`blindai-telemetry id`). Tried: {endpoint}"
-    )
+_UNREACHABLE_HINT = (
+    "Nothing was deleted. Try again later. If the collector moved, pass --endpoint URL or set "
+    f"{ev.BLINDAI_TELEMETRY_ENDPOINT}; or contact the collector's operator with your install ids "
+    "(`blindai-telemetry id`)."
+)
 
 
 @dataclass
@@ -86,7 +85,7 @@ def _request(method: str, url: str, body: dict[str, Any] | None, timeout: float)
         error.close()
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        raise DeletionError(f"Could not reach the collector at {url}: {reason}.", _unreachable_hint(url)) from None
+        raise DeletionError(f"Could not reach the collector at {url}: {reason}.", _UNREACHABLE_HINT) from None
     try:
         decoded = json.loads(raw) if raw else {}
     except ValueError:
@@ -115,7 +114,7 @@ def _refused(status: int, answer: dict[str, Any], url: str) -> DeletionError:
     if status == 429:
         return DeletionError(f"The collector at {url} is busy (429){detail_text}.", "Try again in a minute.")
     if status >= 500:
-        return DeletionError(f"The collector at {url} failed (HTTP {status}).", _unreachable_hint(url))
+        return DeletionError(f"The collector at {url} failed (HTTP {status}).", _UNREACHABLE_HINT)
     return DeletionError(f"The collector at {url} refused the request (HTTP {status}){detail_text}.")
 
 
