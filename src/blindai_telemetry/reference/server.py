@@ -96,6 +96,7 @@ def _session_options() -> ort.SessionOptions:
     # One thread per inference, and no spinning: concurrency comes from the server's worker pool, and
     # onnxruntime's default spin-waiting threads would burn the cores other requests (and telemetry) need.
     options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: a bad upload is answered and tracked, not logged as a warning
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
