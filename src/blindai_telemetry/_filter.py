@@ -11,6 +11,7 @@ import getpass
 import hashlib
 import hmac
 import math
+import numbers
 import re
 import socket
 from collections import Counter
@@ -173,12 +174,16 @@ class PrivacyFilter:
             return value if isinstance(value, bool) else None
         if isinstance(value, bool):  # bool is an int subclass, but True is not a size or a duration
             return None
+        # numbers.Integral/Real also admit NumPy scalars (what an inference server has at hand); they are
+        # converted to plain int/float so that they serialise.
         if spec.type is int:
-            return value if isinstance(value, int) and abs(value) < 2**63 else None
+            return int(value) if isinstance(value, numbers.Integral) and abs(int(value)) < 2**63 else None
         if spec.type is float:
-            if isinstance(value, int) and abs(value) < 2**63:
-                return float(value)
-            return value if isinstance(value, float) and math.isfinite(value) else None
+            if isinstance(value, numbers.Integral):
+                return float(value) if abs(int(value)) < 2**63 else None
+            if isinstance(value, numbers.Real) and math.isfinite(number := float(value)):
+                return number
+            return None
         if not isinstance(value, str) or self.scrubber.is_identity(value):
             return None
         if spec.choices is not None:

@@ -118,3 +118,19 @@ def test_client_info_or_dict_becomes_client_properties_checked_like_all() -> Non
     assert f.drops["invalid_value"] == 1 and f.drops["unknown_property"] == 1
     # server_started is not caused by a client request: client_* fields are not allowed there
     assert f("server_started", {}, info) == {}
+
+
+def test_numpy_scalars_are_accepted_as_plain_numbers() -> None:
+    np = pytest.importorskip("numpy")
+    props = make()("model_run", {"duration_ms": np.float32(1.5), "input_bytes": np.int64(7)})
+    assert props == {"duration_ms": 1.5, "input_bytes": 7}
+    assert type(props["duration_ms"]) is float and type(props["input_bytes"]) is int
+    assert make()("model_run", {"ok": np.bool_(True)}) == {}  # not a Python bool: refused, counted
+
+
+def test_fractions_and_decimals_become_floats() -> None:
+    from decimal import Decimal
+    from fractions import Fraction
+
+    assert make()("model_run", {"duration_ms": Fraction(3, 2)}) == {"duration_ms": 1.5}
+    assert make()("model_run", {"duration_ms": Decimal("NaN")}) == {}  # not a Real: refused
