@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -66,8 +67,7 @@ class Client:
         info = telemetry.client_info() if telemetry.install_id is not None else None
         if info is not None:
             headers[CLIENT_HEADER] = json.dumps(info.to_dict(), separators=(",", ":"))
-        # TCP_NODELAY: httpx writes a request's headers and body separately; with Nagle's algorithm the body
-        # would wait for the server's delayed ACK (~40 ms on Linux) on many requests.
+        # Small, latency-sensitive requests: no Nagle delay on the client's writes (the server side sets it too).
         transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, trust_env=False,
                                   transport=transport)
@@ -107,13 +107,14 @@ class Client:
             payload = {name: _encode(value) for name, value in inputs.items()}
         else:
             payload = [_encode(value) for value in inputs]
-        response = self._http.post(f"/models/{model_id}/run", json={"inputs": payload, "output_format": "npy"})
+        response = self._http.post(f"/models/{quote(model_id, safe='')}/run",
+                                   json={"inputs": payload, "output_format": "npy"})
         outputs = self._check(response)["outputs"]
         return {name: _decode(value) for name, value in outputs.items()}
 
     def delete_model(self, model_id: str) -> None:
         """Delete a model from the server."""
-        self._check(self._http.delete(f"/models/{model_id}"))
+        self._check(self._http.delete(f"/models/{quote(model_id, safe='')}"))
 
     def close(self, telemetry_timeout: float = 1.0) -> None:
         """Close the connection, and shut down the client's telemetry if `connect()` made it."""
