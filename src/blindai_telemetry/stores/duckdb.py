@@ -1,15 +1,20 @@
 """`DuckDBStore`: the default store, one embedded DuckDB file owned by one collector process.
 
-Writes take a whole batch as one Arrow table and one `INSERT OR IGNORE ... SELECT` (RESEARCH.md §4: ~1.8 M
-rows/s, against ~1 k rows/s for `executemany`). One statement is one transaction, so a batch is stored
-whole or not at all. Durability: DuckDB appends every commit to the `.wal` file next to the database and
-syncs it before the commit returns (its `WriteAheadLog::Flush`; strace of one `write()` shows exactly one
-`fdatasync` of the `.wal`), so a row is on disk when `write()` returns, and a restart after `kill -9`
-replays the WAL. `close()` checkpoints, folding the WAL into the file.
+Writes take a whole batch as one Arrow table inserted with `INSERT ... SELECT` (RESEARCH.md §4: ~1.8 M
+rows/s, against ~1 k rows/s for `executemany`), in one transaction, so a batch is stored whole or not at
+all. Durability: DuckDB appends every commit to the `.wal` file next to the database and syncs it before
+the commit returns (its `WriteAheadLog::Flush`; strace of one `write()` shows exactly one `fdatasync` of the
+`.wal`), so a row is on disk when `write()` returns, and a restart after `kill -9` replays the WAL.
+`close()` checkpoints, folding the WAL into the file.
 
-Deduplication is the `event_id` PRIMARY KEY, so it holds across restarts; `benchmarks/stores` measures what
-it costs against a table without a key (see the report there). DuckDB keeps no other index here: its
-per-block min/max (zonemaps) already prune by `time`, because events arrive roughly in time order.
+Deduplication across restarts: an `event_keys` table whose PRIMARY KEY is a 128-bit digest of each stored
+event_id (`md5(event_id)::UUID`), filled in the same transaction as `events`. Measured at 10 M rows
+(benchmarks/stores, report): a PRIMARY KEY on the `event_id` text itself cost a median 338 ms per 1,000-row
+write, a 2.0 GiB file and 1.2 GiB of memory; the 16-byte digest key costs 87 ms, 1.0 GiB and 0.4 GiB; a
+keyless anti-join on a time window was cheaper still (20 ms) but misses retries whose `time` the collector
+sets on arrival (Amplitude events without one), so it is not exact. Two different ids colliding in 128 bits
+is not a practical concern. `events` itself keeps no index: its per-block min/max (zonemaps) prune by `time`,
+because events arrive roughly in time order.
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ _SQL_TYPES = {"VARCHAR": "VARCHAR", "TIMESTAMP": "TIMESTAMP", "DOUBLE": "DOUBLE"
 
 
 def _column_sql(name: str, kind: str, nullable: bool) -> str:
-    key = " PRIMARY KEY" if name == "event_id" else ""
-    return f"{name} {_SQL_TYPES[kind]}{'' if nullable else ' NOT NULL'}{key}"
+    return f"{name} {_SQL_TYPES[kind]}{'' if nullable else ' NOT NULL'}"
 
 
 _CREATE_EVENTS = "CREATE TABLE IF NOT EXISTS events (\n  {}\n)".format(
     ",\n  ".join(_column_sql(c.name, c.type, c.nullable) for c in EVENT_COLUMNS)
 )
+_CREATE_KEYS = "CREATE TABLE IF NOT EXISTS event_keys (key UUID PRIMARY KEY)"
+_KEY = "md5({})::UUID"  # the 128-bit digest of an event_id; md5's hex text is the same in every DuckDB version
 _CREATE_DELETIONS = """CREATE TABLE IF NOT EXISTS deletions (
   id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, requested_at_ms BIGINT NOT NULL,
   install_count INTEGER NOT NULL, done_at_ms BIGINT, events_deleted BIGINT
@@ -72,6 +78,7 @@ class DuckDBStore(Store):
         self._closed = False
         with self._errors("create the schema"):
             self._conn.execute(_CREATE_EVENTS)
+            self._conn.execute(_CREATE_KEYS)
             self._conn.execute(_CREATE_DELETIONS)
 
     @contextmanager
@@ -89,36 +96,55 @@ class DuckDBStore(Store):
         if not unique:
             return _rows.result(0, len(rows))
         table = _arrow.to_table(unique)
-        with self._lock, self._errors("write events"):
+        with self._lock, self._errors("write events"), self._transaction():
             self._conn.register("_batch", table)
             try:
-                # One statement, one transaction: all rows or none. The key ignores stored event_ids.
-                count = self._conn.execute("INSERT OR IGNORE INTO events SELECT * FROM _batch").fetchone()
+                # The key table answers which event_ids are new (and remembers them) in one index pass.
+                new = self._conn.execute(
+                    f"INSERT OR IGNORE INTO event_keys SELECT {_KEY.format('event_id')} FROM _batch RETURNING key"
+                ).fetchall()
+                if len(new) == len(unique):  # the usual case: nothing was seen before
+                    self._conn.execute("INSERT INTO events SELECT * FROM _batch")
+                elif new:
+                    self._conn.execute(
+                        f"INSERT INTO events SELECT * FROM _batch WHERE {_KEY.format('event_id')}"
+                        " IN (SELECT unnest(?::UUID[]))", [[key for (key,) in new]]
+                    )
             finally:
                 self._conn.unregister("_batch")
-        return _rows.result(int(count[0]) if count else 0, len(rows))
+        return _rows.result(len(new), len(rows))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One commit (one WAL sync) for several statements; nothing of them stays if one fails."""
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _forget(self, where: str, params: list[Any]) -> int:
+        """Delete the events matching `where` and their keys (so a store keeps nothing of them); return how many."""
+        self._conn.execute(
+            f"DELETE FROM event_keys WHERE key IN (SELECT {_KEY.format('event_id')} FROM events WHERE {where})", params
+        )
+        deleted = self._conn.execute(f"DELETE FROM events WHERE {where}", params).fetchone()
+        return int(deleted[0]) if deleted else 0
 
     def delete_installs(self, install_ids: Sequence[str]) -> int:
         ids = list(install_ids)
         if not ids:
             return 0
-        with self._lock, self._errors("delete installs"):
-            self._conn.execute("BEGIN TRANSACTION")
-            try:
-                deleted = self._conn.execute(f"DELETE FROM events WHERE install_id IN {_IDS}", [ids]).fetchone()
-                self._conn.execute(
-                    f"UPDATE events SET client_install_id = NULL WHERE client_install_id IN {_IDS}", [ids]
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        return int(deleted[0]) if deleted else 0
+        with self._lock, self._errors("delete installs"), self._transaction():
+            deleted = self._forget(f"install_id IN {_IDS}", [ids])
+            self._conn.execute(f"UPDATE events SET client_install_id = NULL WHERE client_install_id IN {_IDS}", [ids])
+        return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:
-        with self._lock, self._errors("delete old events"):
-            deleted = self._conn.execute("DELETE FROM events WHERE time < epoch_ms(?::BIGINT)", [cutoff_ms]).fetchone()
-        return int(deleted[0]) if deleted else 0
+        with self._lock, self._errors("delete old events"), self._transaction():
+            return self._forget("time < epoch_ms(?::BIGINT)", [cutoff_ms])
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the database: reads never wait for the writer's lock after the first."""
