@@ -144,6 +144,7 @@ class HttpTransport(Transport):
         self._conn: http.client.HTTPConnection | None = None
         self._conn_pid = 0
         self._via_proxy = False
+        self._proxy_headers: dict[str, str] = {}
 
     def _user_agent(self) -> str:
         from blindai_telemetry import __version__
@@ -166,6 +167,8 @@ class HttpTransport(Transport):
         if proxy is None:
             conn = self._new_connection(self._url.scheme, host, port, timeout)
         else:
+            # The proxy itself is spoken to in plain HTTP (http.client has no TLS-to-the-proxy); through a
+            # CONNECT tunnel the collector's TLS is still end to end and verified.
             purl = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
             phost, pport = purl.hostname or "", purl.port or (443 if purl.scheme == "https" else 80)
             auth = _proxy_auth(purl)
@@ -173,7 +176,7 @@ class HttpTransport(Transport):
                 conn = self._new_connection("https", phost, pport, timeout)
                 conn.set_tunnel(host, port, headers=auth)
             else:  # plain HTTP through a proxy: absolute URI in the request line
-                conn = self._new_connection(purl.scheme or "http", phost, pport, timeout)
+                conn = self._new_connection("http", phost, pport, timeout)
                 self._via_proxy = True
                 self._proxy_headers = auth
         return conn
@@ -213,14 +216,15 @@ class HttpTransport(Transport):
         headers = self.headers()
         target = self._target
         if self._via_proxy:
-            target = urllib.parse.urlunsplit((self._url.scheme, self._url.netloc, self._target, "", ""))
+            target = urllib.parse.urlunsplit((self._url.scheme, self._url.netloc.rpartition("@")[2], self._target,
+                                              "", ""))
             headers.update(self._proxy_headers)
         try:
             conn.request("POST", target, body=wire, headers=headers)
             response = conn.getresponse()
             response.read(65536)  # drain (bounded) so the connection can be reused
             result = result_for_status(response.status, response.getheader("Retry-After"))
-            if response.will_close:
+            if response.will_close or not response.isclosed():  # closing, or more body than we read
                 self.close()
         except (OSError, http.client.HTTPException):
             self.close()

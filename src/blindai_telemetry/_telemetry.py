@@ -97,12 +97,12 @@ class Telemetry:
             install_id=self._install_id, session_id=str(uuid.uuid4()), app=scrubber(str(app)),
             app_version=scrubber(str(app_version)), mode=self.mode, is_ci=self.is_ci)
         privacy_filter = PrivacyFilter(Counter(), model_names, _hash_key(self.config_dir), scrubber)
-        directory = self.config_dir
+        directory, is_ci = self.config_dir, self.is_ci  # the worker must not hold on to `self`
         self._pipeline = Pipeline(
             self.transport, context=context, privacy_filter=privacy_filter, max_queue_size=max_queue_size,
             max_batch_size=max_batch_size, flush_interval=self.flush_interval, config_dir=directory,
             spool=Spool(Path(spool_dir)) if spool_dir is not None else None,
-            notice=lambda: show_notice_once(directory, is_ci=self.is_ci))
+            notice=lambda: show_notice_once(directory, is_ci=is_ci))
         self._pipeline.start()
         # Bound to the pipeline, which its worker thread keeps alive: events queued through a Telemetry the
         # host dropped are still flushed at exit. Weak, so that a stopped pipeline can be freed.
