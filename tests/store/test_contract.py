@@ -137,6 +137,23 @@ def test_delete_older_than_keeps_events_at_or_after_the_cutoff(store: Store) -> 
     store.write([old, edge, new])
     assert store.delete_older_than(2_000) == 1
     assert [r["event_id"] for r in store.rows()] == [edge["event_id"], new["event_id"]]
+    assert store.write([old, edge]).inserted == 1  # the expired event's id is forgotten with it
+
+
+def test_deletions_and_new_writes_keep_dedup_consistent_across_reopen(
+    store_factory: tuple[str, StoreFactory],
+) -> None:
+    """After deletions, a restart still knows exactly the stored ids: kept ones are duplicates, deleted ones new."""
+    kind, make = store_factory
+    if kind == "memory":
+        pytest.skip("InMemoryStore keeps nothing across processes")
+    kept, gone = make_row(install_id="kept"), make_row(install_id="gone")
+    store = make()
+    store.write([kept, gone])
+    store.delete_installs(["gone"])
+    store.close()
+    result = make().write([kept, gone, make_row()])
+    assert (result.inserted, result.duplicates) == (2, 1)
 
 
 def test_summary_counts_events_installs_servers_clients_and_time_range(store: Store) -> None:
