@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9000, help="0 picks a free port (printed on stdout)")
     parser.add_argument("--mode", default="simulation", choices=("hardware", "simulation", "dcsv3"))
     parser.add_argument("--version", default=__version__, help="the server version to report")
-    parser.add_argument("--endpoint", default=None, help="collector URL (BLINDAI_TELEMETRY_ENDPOINT overrides it)")
+    parser.add_argument("--endpoint", default=None,
+                        help="collector URL; BLINDAI_TELEMETRY_ENDPOINT overrides it; with neither, nothing is sent")
     parser.add_argument("--config-dir", default=None, help="telemetry config dir (its own install id)")
     args = parser.parse_args(argv)
 
