@@ -335,7 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m blindai_telemetry.reference.server`: run one server until SIGINT/SIGTERM."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog="python -m blindai_telemetry.reference.server",
+                                     description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000, help="0 picks a free port (printed on stdout)")
     parser.add_argument("--mode", default="simulation", choices=("hardware", "simulation", "dcsv3"))
