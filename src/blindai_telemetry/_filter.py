@@ -57,6 +57,8 @@ _HOST_NAME = re.compile(
     r"(?:[a-z0-9_-]{1,63}\.)+(?:xn--[a-z0-9-]{1,59}|[a-z]{2,63})(?![a-z0-9-])", re.IGNORECASE
 )
 _SCRUBBERS = (_TOKEN_WITH_SEPARATOR, _MAC, _COLON_RUN, _IPV4, _HOST_NAME)
+#: Only the start of a long string is scrubbed (and at most MAX_STRING_LENGTH of it is sent).
+_SCRUB_WINDOW = 4 * catalogue.MAX_STRING_LENGTH
 
 
 class Scrubber:
@@ -75,6 +77,10 @@ class Scrubber:
         return bool(folded) and folded in (self.host_name, self.user_name)
 
     def __call__(self, value: str) -> str:
+        if len(value) > _SCRUB_WINDOW:
+            # Bound the worker's regex work on huge strings; the token cut in two is dropped, not half sent.
+            head = value[:_SCRUB_WINDOW]
+            value = head.rsplit(None, 1)[0] + " " + REDACTED if any(c.isspace() for c in head) else REDACTED
         for pattern in _SCRUBBERS:
             value = pattern.sub(REDACTED, value)
         # The short host name ("gpu-box-7") has no dot for the patterns above to catch; 4+ characters so a
