@@ -242,6 +242,12 @@ def create_server_app(
     models: dict[str, _Model] = {}
     pool = anyio.CapacityLimiter(limits.max_workers)
 
+    def client_facts(request: Request) -> ClientInfo | None:
+        # A server whose telemetry is off has no use for its callers' facts: it does not even read them.
+        return _client_info(request) if reporting else None
+
+    reporting = telemetry.install_id is not None
+
     async def info(request: Request) -> JSONResponse:
         return JSONResponse({"server": "blindai-reference", "version": version, "mode": mode})
 
@@ -250,7 +256,7 @@ def create_server_app(
 
     async def upload(request: Request) -> JSONResponse:
         started = time.perf_counter()
-        client = _client_info(request)
+        client = client_facts(request)
         name = request.query_params.get("name") or None
         size = 0
         try:
@@ -272,7 +278,7 @@ def create_server_app(
 
     async def run(request: Request) -> Response:
         started = time.perf_counter()
-        client = _client_info(request)
+        client = client_facts(request)
         model = models.get(request.path_params["model_id"])
         input_bytes = 0
         try:
@@ -295,7 +301,7 @@ def create_server_app(
         model = models.pop(model_id, None)
         if model is None:
             return RequestFailed("model_not_found", "no model has this id").response()
-        _track(telemetry, "model_deleted", _client_info(request), model_name=model.name)
+        _track(telemetry, "model_deleted", client_facts(request), model_name=model.name)
         return JSONResponse({"deleted": model_id})
 
     @asynccontextmanager
