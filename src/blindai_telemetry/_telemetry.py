@@ -55,6 +55,22 @@ class Telemetry:
 
     `track()` never raises and never blocks; `flush(timeout)` waits for delivery; `shutdown(timeout)` runs
     at exit and returns within its timeout whatever the endpoint does.
+
+    Where batches go (first that applies): `BLINDAI_TELEMETRY_DEBUG=1` (printed, never sent) > `transport=`
+    > `BLINDAI_TELEMETRY_ENDPOINT` > `amplitude_api_key=` (Amplitude HTTP V2) > `endpoint=`. With none of
+    them, or when an opt-out applies (`BLINDAI_DISABLE_TELEMETRY`, `DO_NOT_TRACK`, `blindai-telemetry
+    disable`, `enabled=False`), the object is a no-op and `install_id` is None.
+
+    - `mode`: servers only, one of catalogue.MODES (`dcsv3` when BLINDAI_AZURE_DCSV3_PATCH is set).
+    - `write_key`: sent as `Authorization: Bearer` to a collector started with `--write-key`.
+    - `flush_interval`: seconds between deliveries (else BLINDAI_TELEMETRY_FLUSH_INTERVAL, else 2).
+    - `max_queue_size`: events held while waiting; past it the oldest are dropped and counted.
+    - `max_batch_size`: events per request (a full batch is sent without waiting for the interval).
+    - `shutdown_timeout`: bound of the flush at exit, seconds.
+    - `model_names`: `hashed` (default: public architectures as they are, others as a keyed hash), `raw`
+      (scrubbed) or `omitted`.
+    - `spool_dir`: keep unacknowledged batches on disk (bounded) so they survive an outage and a restart.
+    - `config_dir`: where the install id, settings and transparency log live (else the user's config dir).
     """
 
     _pipeline: Pipeline
