@@ -20,11 +20,14 @@ from blindai_telemetry.reference.server import create_server_app, server_telemet
 from blindai_telemetry.reference.threaded import ThreadedServer
 
 
-@pytest.mark.parametrize("value", ["1", "", "yes"])
+@pytest.mark.parametrize(("variable", "value"), [
+    (ev.BLINDAI_DISABLE_TELEMETRY, "1"), (ev.BLINDAI_DISABLE_TELEMETRY, ""), (ev.BLINDAI_DISABLE_TELEMETRY, "yes"),
+    (ev.DO_NOT_TRACK, "1"),
+])
 def test_disabled_server_sends_nothing_and_never_connects(
-    collector: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+    collector: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv(ev.BLINDAI_DISABLE_TELEMETRY, value)
+    monkeypatch.setenv(variable, value)
     connected: list[Any] = []
     real_connect = socket.socket.connect
 
