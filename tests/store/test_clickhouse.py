@@ -161,3 +161,8 @@ def test_writes_reach_the_server_as_one_arrow_insert(chdb_http: ChdbHttpServer,
     collectors[0].write([make_row() for _ in range(50)])
     inserts = [r for r in chdb_http.requests[before:] if r.upper().startswith("INSERT")]
     assert len(inserts) == 1 and inserts[0].endswith("FORMAT Arrow")
+
+
+def test_a_database_name_that_is_not_an_identifier_is_refused(chdb_http: ChdbHttpServer) -> None:
+    with pytest.raises(ValueError, match="database name"):
+        ClickHouseStore.from_url(_url(chdb_http, "x`; DROP TABLE y"))

@@ -22,6 +22,7 @@ Schema choices (issue 7), each for a reason:
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -69,6 +70,7 @@ _SYNC = {"mutations_sync": 2, "lightweight_deletes_sync": 2}
 #: Ids per `IN (...)` list: 4,000 UUIDs make ~160 KB of SQL, under ClickHouse's default 256 KiB `max_query_size`
 #: (a group commit can hold more events than that).
 _IDS_PER_QUERY = 4_000
+_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
@@ -81,6 +83,9 @@ class ClickHouseStore(Store):
     dialect = "clickhouse"
 
     def __init__(self, client: Any, database: str = "telemetry", *, in_process: bool = False) -> None:
+        if not _DATABASE_NAME.match(database):
+            client.close()
+            raise ValueError(f"a ClickHouse database name is letters, digits and _, got {database!r}")
         self._client = client
         self.database = database
         self._lock = threading.Lock()
@@ -88,12 +93,16 @@ class ClickHouseStore(Store):
         # client is thread-safe without a session, so readers do not wait for the writer.
         self._read_lock = self._lock if in_process else nullcontext()
         self._closed = False
-        with self._errors("create the schema"):
-            if not client.query("SELECT 1 FROM system.databases WHERE name = %s", [database]).result_rows:
-                client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-            client.database = database
-            client.command(_CREATE_EVENTS)
-            client.command(_CREATE_DELETIONS)
+        try:
+            with self._errors("create the schema"):
+                if not client.query("SELECT 1 FROM system.databases WHERE name = %s", [database]).result_rows:
+                    client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+                client.database = database
+                client.command(_CREATE_EVENTS)
+                client.command(_CREATE_DELETIONS)
+        except StoreError:
+            self.close()
+            raise
 
     @classmethod
     def from_url(cls, url: str) -> ClickHouseStore:

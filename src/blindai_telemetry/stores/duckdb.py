@@ -76,10 +76,14 @@ class DuckDBStore(Store):
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
-        with self._errors("create the schema"):
-            self._conn.execute(_CREATE_EVENTS)
-            self._conn.execute(_CREATE_KEYS)
-            self._conn.execute(_CREATE_DELETIONS)
+        try:
+            with self._errors("create the schema"):
+                self._conn.execute(_CREATE_EVENTS)
+                self._conn.execute(_CREATE_KEYS)
+                self._conn.execute(_CREATE_DELETIONS)
+        except StoreError:
+            self._conn.close()  # release the file: the caller gets no store to close
+            raise
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
