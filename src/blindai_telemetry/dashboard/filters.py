@@ -121,22 +121,34 @@ class Dialect:
         return "'" + value.replace("'", "''") + "'"
 
 
-def where(filters: Filters, dialect: Dialect, *extra: str) -> str:
-    """`WHERE ...` for the filters plus `extra` conditions (already valid SQL)."""
-    conditions: list[str] = []
-    if filters.start is not None:
-        conditions.append(f"time >= {dialect.literal(datetime.combine(filters.start, time()))}")
-    if filters.end is not None:
-        end = datetime.combine(filters.end + timedelta(days=1), time())
-        conditions.append(f"time < {dialect.literal(end)}")
+def conditions(filters: Filters, dialect: Dialect, *, by_day: bool = False) -> list[str]:
+    """The filters as SQL conditions over `events`, or (`by_day`) over the dashboard's daily rollup."""
+    out: list[str] = []
+    if by_day:
+        if filters.start is not None:
+            out.append(f"day >= DATE '{filters.start.isoformat()}'")
+        if filters.end is not None:
+            out.append(f"day <= DATE '{filters.end.isoformat()}'")
+    else:
+        if filters.start is not None:
+            out.append(f"time >= {dialect.literal(datetime.combine(filters.start, time()))}")
+        if filters.end is not None:
+            end = datetime.combine(filters.end + timedelta(days=1), time())
+            out.append(f"time < {dialect.literal(end)}")
     if filters.app is not None:
-        conditions.append(f"app = {dialect.literal(filters.app)}")
+        out.append(f"app = {dialect.literal(filters.app)}")
     if filters.app_version is not None:
-        conditions.append(f"app_version = {dialect.literal(filters.app_version)}")
+        out.append(f"app_version = {dialect.literal(filters.app_version)}")
     if filters.mode is not None:
-        conditions.append(f"mode = {dialect.literal(filters.mode)}")
+        out.append(f"mode = {dialect.literal(filters.mode)}")
     if not filters.include_ci:
-        # NULL means "not known to be CI" (old BlindAI servers never said): counted as real use.
-        conditions.append("coalesce(is_ci, false) = false")
-    conditions.extend(extra)
-    return ("WHERE " + " AND ".join(conditions)) if conditions else ""
+        # NULL means "not known to be CI" (old BlindAI servers never said): counted as real use. The rollup
+        # has already turned NULL into false.
+        out.append("NOT is_ci" if by_day else "coalesce(is_ci, false) = false")
+    return out
+
+
+def where(filters: Filters, dialect: Dialect, *extra: str, by_day: bool = False) -> str:
+    """`WHERE ...` for the filters plus `extra` conditions (already valid SQL)."""
+    all_conditions = [*conditions(filters, dialect, by_day=by_day), *extra]
+    return ("WHERE " + " AND ".join(all_conditions)) if all_conditions else ""

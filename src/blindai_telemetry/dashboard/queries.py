@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from blindai_telemetry.dashboard import rollup
 from blindai_telemetry.dashboard.filters import Dialect, Filters, where
 from blindai_telemetry.stores.base import Store
 
@@ -82,19 +83,22 @@ def seeded_count(store: Store) -> int:
 
 def active_installs(store: Store, f: Filters) -> Table:
     d = _dialect(store)
-    p = d.period(f.granularity)
     # A client is an install that sends as a client, or one named by a server's event (client_install_id):
     # clients of servers that report for them are counted too. Distinct (period, id) pairs first, then a
     # plain count: much cheaper than count(DISTINCT) per group on millions of rows.
-    sql = f"""
-        WITH ids AS (
+    if table := rollup.table_for(store):
+        pairs = f"""SELECT DISTINCT {d.period(f.granularity, "day")} AS period,
+                           CASE WHEN role = 'server' THEN 1 ELSE 0 END AS server, id
+                    FROM {table} {where(f, d, by_day=True)}"""
+    else:
+        p = d.period(f.granularity)
+        pairs = f"""SELECT DISTINCT period, server, id FROM (
             SELECT {p} AS period, CASE WHEN {IS_SERVER} THEN 1 ELSE 0 END AS server, install_id AS id
             FROM events {where(f, d)}
             UNION ALL
             SELECT {p} AS period, 0 AS server, client_install_id AS id FROM events
-            {where(f, d, "client_install_id IS NOT NULL")}
-        ),
-        pairs AS (SELECT DISTINCT period, server, id FROM ids)
+            {where(f, d, "client_install_id IS NOT NULL")}) AS ids"""
+    sql = f"""WITH pairs AS ({pairs})
         SELECT period, sum(server) AS servers, sum(1 - server) AS clients
         FROM pairs GROUP BY period ORDER BY period"""
     rows = [[plain(r["period"]), int(r["servers"]), int(r["clients"])] for r in store.fetch(sql)]
@@ -111,9 +115,13 @@ def events_over_time(store: Store, f: Filters) -> Table:
 
 def modes(store: Store, f: Filters) -> Table:
     d = _dialect(store)
-    sql = f"""
-        WITH pairs AS (SELECT DISTINCT {d.period(f.granularity)} AS period, mode, install_id FROM events
-                       {where(f, d, IS_SERVER)})
+    if table := rollup.table_for(store):
+        pairs = f"""SELECT DISTINCT {d.period(f.granularity, "day")} AS period, mode, id FROM {table}
+                    {where(f, d, "role = 'server'", by_day=True)}"""
+    else:
+        pairs = f"""SELECT DISTINCT {d.period(f.granularity)} AS period, mode, install_id FROM events
+                    {where(f, d, IS_SERVER)}"""
+    sql = f"""WITH pairs AS ({pairs})
         SELECT period, mode, count(*) AS servers FROM pairs GROUP BY period, mode ORDER BY period, mode"""
     rows = _fetch(store, sql, ["period", "mode", "servers"])
     totals: dict[Any, int] = {}
@@ -125,44 +133,52 @@ def modes(store: Store, f: Filters) -> Table:
 
 def versions(store: Store, f: Filters) -> Table:
     d = _dialect(store)
-    p = d.period(f.granularity)
-    sql = f"""
-        WITH v AS (
+    if table := rollup.table_for(store):
+        pairs = f"""SELECT DISTINCT {d.period(f.granularity, "day")} AS period, role AS kind, version, id
+                    FROM {table} {where(f, d, "version IS NOT NULL", by_day=True)}"""
+    else:
+        p = d.period(f.granularity)
+        pairs = f"""SELECT DISTINCT period, kind, version, id FROM (
             SELECT DISTINCT {p} AS period, CASE WHEN {IS_SERVER} THEN 'server' ELSE 'client' END AS kind,
                    app_version AS version, install_id AS id
             FROM events {where(f, d, "app_version IS NOT NULL")}
             UNION ALL
             SELECT DISTINCT {p} AS period, 'client' AS kind, client_app_version AS version, client_install_id AS id
-            FROM events {where(f, d, "client_app_version IS NOT NULL", "client_install_id IS NOT NULL")}
-        ),
-        pairs AS (SELECT DISTINCT period, kind, version, id FROM v)
+            FROM events {where(f, d, "client_app_version IS NOT NULL", "client_install_id IS NOT NULL")}) AS v"""
+    sql = f"""WITH pairs AS ({pairs})
         SELECT period, kind, version, count(*) AS installs FROM pairs
         GROUP BY period, kind, version ORDER BY period, kind, version"""
     columns = ["period", "kind", "version", "installs"]
     return Table(columns, _fetch(store, sql, columns))
 
 
-def _by_latest(store: Store, f: Filters, ident: str, dimensions: Sequence[tuple[str, str]]) -> list[list[Any]]:
-    """[kind, value, installs]: each install (`ident`) counted once, under the value it reported last.
+def _by_latest(store: Store, f: Filters, own: bool, dimensions: Sequence[tuple[str, str, str]]) -> list[list[Any]]:
+    """[kind, value, installs]: each install counted once, under the value it reported last.
 
-    One pass groups the events by install (tens of thousands of groups, cheap), then each dimension is a
-    count over those few rows; counting distinct installs per value over the raw events would hash every id
-    once per dimension."""
+    `own`: installs by their own events' `install_id`, else clients by `client_install_id`. `dimensions`:
+    (kind, column in events, column in the rollup). One pass groups by install (tens of thousands of groups),
+    then each dimension is a count over those few rows, instead of hashing every event's id per dimension."""
     d = _dialect(store)
-    latest = ", ".join(f"{d.latest(column)} AS {kind}" for kind, column in dimensions)
+    if table := rollup.table_for(store):
+        latest = ", ".join(f"arg_max({r}, {r}_t) FILTER (WHERE {r} IS NOT NULL) AS {kind}" for kind, _, r in dimensions)
+        per_install = (f"SELECT id, {latest} FROM {table} "
+                       f"{where(f, d, 'own' if own else 'NOT own', by_day=True)} GROUP BY id")
+    else:
+        ident = "install_id" if own else "client_install_id"
+        latest = ", ".join(f"{d.latest(column)} AS {kind}" for kind, column, _ in dimensions)
+        per_install = (f"SELECT {ident}, {latest} FROM events {where(f, d, f'{ident} IS NOT NULL')} "
+                       f"GROUP BY {ident}")
     parts = [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs FROM per_install "
-             f"WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _ in dimensions]
-    sql = f"""
-        WITH per_install AS {d.materialized}(SELECT {ident}, {latest} FROM events
-                                              {where(f, d, f"{ident} IS NOT NULL")} GROUP BY {ident})
-        {" UNION ALL ".join(parts)}"""
+             f"WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _, _ in dimensions]
+    sql = f"WITH per_install AS {d.materialized}({per_install}) {' UNION ALL '.join(parts)}"
     return [[r["kind"], r["value"], int(r["installs"])] for r in store.fetch(sql)]
 
 
 def platforms(store: Store, f: Filters) -> Table:
-    rows = _by_latest(store, f, "install_id", [("os", "os_name"), ("arch", "arch")])
-    rows += _by_latest(store, f, "client_install_id", [
-        ("client_os", "client_os_name"), ("client_arch", "client_arch"), ("client_user_agent", "client_user_agent")])
+    rows = _by_latest(store, f, True, [("os", "os_name", "os_name"), ("arch", "arch", "arch")])
+    rows += _by_latest(store, f, False, [("client_os", "client_os_name", "os_name"),
+                                         ("client_arch", "client_arch", "arch"),
+                                         ("client_user_agent", "client_user_agent", "user_agent")])
     rows.sort(key=lambda r: (r[0], -r[2], r[1]))
     return Table(["kind", "value", "installs"], rows)
 
@@ -222,7 +238,8 @@ def uptime(store: Store, f: Filters) -> Table:
 
 def hardware(store: Store, f: Filters) -> Table:
     rows = []
-    for kind, value, n in _by_latest(store, f, "install_id", [("cpu_count", "cpu_count"), ("memory_gb", "memory_gb")]):
+    dimensions = [("cpu_count", "cpu_count", "cpu_count"), ("memory_gb", "memory_gb", "memory_gb")]
+    for kind, value, n in _by_latest(store, f, True, dimensions):
         number = float(value)
         rows.append([kind, int(number) if number.is_integer() else number, n])
     rows.sort(key=lambda r: (r[0], r[1]))
@@ -258,11 +275,15 @@ def funnel(store: Store, f: Filters) -> Table:
 
 def retention(store: Store, f: Filters) -> Table:
     d = _dialect(store)
-    week = d.period("week")
     # The cohort is the week an install is first seen in the range; week k counts the cohort's installs
     # that sent anything k weeks later.
+    if table := rollup.table_for(store):
+        active = f"SELECT DISTINCT id AS install_id, {d.period('week', 'day')} AS wk FROM {table} " \
+                 f"{where(f, d, 'own', by_day=True)}"
+    else:
+        active = f"SELECT DISTINCT install_id, {d.period('week')} AS wk FROM events {where(f, d)}"
     sql = f"""
-        WITH a AS (SELECT DISTINCT install_id, {week} AS wk FROM events {where(f, d)}),
+        WITH a AS {d.materialized}({active}),
         c AS (SELECT install_id, min(wk) AS cohort FROM a GROUP BY install_id)
         SELECT c.cohort AS cohort, {d.int_div(d.day_diff('c.cohort', 'a.wk'), 7)} AS week, count(*) AS installs
         FROM c JOIN a ON a.install_id = c.install_id GROUP BY cohort, week ORDER BY cohort, week"""

@@ -1,0 +1,136 @@
+"""A per-day rollup of install activity, kept in memory beside a DuckDB store, for the distinct-install panels.
+
+Counting distinct installs per day, week or month over millions of events means hashing every event's
+36-character id for every panel (DuckDB, 10 M events on 2 cores: 0.3 to 1.5 s a panel). The rollup does
+it once: one row per day × filter values (app, version, mode, CI) × install, with the install id as a
+64-bit hash, so the panels count small integers over a few rows per install-day instead.
+
+- It lives in an in-memory database ATTACHed to the store's DuckDB instance (`blindai_dashboard`), built
+  with the store's own engine: nothing is copied through Python, and the store's file is never written.
+- It is built in a background thread when first asked for; until then the panels read the raw events.
+- It stays exact: a day is rebuilt when its event count or latest `received_at` changes (new events,
+  deletions, retention), checked at most once a second; ids are compared by 64-bit hash (a collision among
+  50,000 installs has odds of about 1 in 10^10).
+- ClickHouse stores answer from the raw events: that engine counts distinct ids over millions of rows fast,
+  and `tests/dashboard/test_clickhouse.py` checks that both paths give the same answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time as _time
+import weakref
+from datetime import date
+from typing import Any
+
+from blindai_telemetry.stores.base import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+DATABASE = "blindai_dashboard"
+TABLE = f"{DATABASE}.install_days"
+#: Concurrent requests of one page load share one freshness check.
+CHECK_INTERVAL = 1.0
+
+#: Attributes kept per install-day row with the time they were last reported, so that "each install under
+#: the value it reported last" (platforms, hardware) reads the rollup as it would read the events.
+_ATTRIBUTES = ("os_name", "arch", "cpu_count", "memory_gb", "user_agent")
+
+_SOURCE = """
+    SELECT time, app, app_version, mode, coalesce(is_ci, false) AS is_ci,
+           CASE WHEN mode IS NOT NULL THEN 'server' ELSE 'client' END AS role, true AS own, install_id AS id,
+           app_version AS version, os_name, arch, cpu_count, memory_gb, CAST(NULL AS VARCHAR) AS user_agent
+    FROM events {where}
+    UNION ALL
+    SELECT time, app, app_version, mode, coalesce(is_ci, false), 'client', false, client_install_id,
+           client_app_version, client_os_name, client_arch, NULL, NULL, client_user_agent
+    FROM events {where_client}"""
+_LATEST = ", ".join(f"arg_max({a}, time) FILTER (WHERE {a} IS NOT NULL) AS {a}, "
+                    f"max(time) FILTER (WHERE {a} IS NOT NULL) AS {a}_t" for a in _ATTRIBUTES)
+_KEYS = "day, app, app_version, mode, is_ci, role, own, id, version"
+_BUILD = f"""
+    SELECT CAST(time AS DATE) AS day, app, app_version, mode, is_ci, role, own, hash(id) AS id, version, {_LATEST}
+    FROM ({{source}}) AS s GROUP BY {_KEYS}"""
+
+
+class Rollup:
+    """The rollup of one DuckDB store: built once in the background, then brought up to date on use."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._days: dict[Any, tuple[int, Any]] = {}
+        self._checked_at = -CHECK_INTERVAL
+        self.built = threading.Event()
+        self._builder: threading.Thread | None = None
+
+    def _select(self, condition: str | None) -> str:
+        extra = (condition,) if condition else ()
+        source = _SOURCE.format(where=("WHERE " + " AND ".join(extra)) if extra else "",
+                                where_client="WHERE " + " AND ".join(("client_install_id IS NOT NULL", *extra)))
+        return _BUILD.format(source=source)
+
+    def _signature(self) -> dict[Any, tuple[int, Any]]:
+        return {r["day"]: (int(r["n"]), r["last"]) for r in self._store.fetch(
+            "SELECT CAST(time AS DATE) AS day, count(*) AS n, max(received_at) AS last FROM events GROUP BY day")}
+
+    def _build(self) -> None:
+        try:
+            with self._lock:
+                days = self._signature()
+                self._store.fetch(f"ATTACH IF NOT EXISTS ':memory:' AS {DATABASE}")
+                self._store.fetch(f"CREATE OR REPLACE TABLE {TABLE} AS {self._select(None)}")
+                self._days, self._checked_at = days, _time.monotonic()
+                self.built.set()
+        except StoreError:  # e.g. the store was closed meanwhile: the next request tries again
+            log.warning("could not build the dashboard rollup; panels answer from the raw events", exc_info=True)
+        finally:
+            self._builder = None
+
+    def fresh(self, wait: bool = False) -> str | None:
+        """The rollup table's name, after rebuilding the days whose events changed since the last check; None
+        while the first build runs (in the background: the first page after a start reads the raw events
+        rather than wait for it)."""
+        if not self.built.is_set():
+            with self._lock:
+                if self._builder is None and not self.built.is_set():
+                    self._builder = threading.Thread(target=self._build, name="dashboard-rollup", daemon=True)
+                    self._builder.start()
+            if not (wait and self.built.wait(timeout=600)):
+                return None
+        with self._lock:
+            if _time.monotonic() - self._checked_at >= CHECK_INTERVAL:
+                days = self._signature()
+                changed = sorted(d for d in days.keys() | self._days.keys() if days.get(d) != self._days.get(d))
+                if changed:
+                    self._rebuild(changed)
+                self._days, self._checked_at = days, _time.monotonic()
+        return TABLE
+
+    def _rebuild(self, changed: list[date]) -> None:
+        listed = ", ".join(f"DATE '{d.isoformat()}'" for d in changed)
+        # The time bound lets DuckDB skip older blocks (events are stored roughly in time order).
+        condition = f"time >= TIMESTAMP '{changed[0].isoformat()}' AND CAST(time AS DATE) IN ({listed})"
+        self._store.fetch(f"BEGIN TRANSACTION; DELETE FROM {TABLE} WHERE day IN ({listed}); "
+                          f"INSERT INTO {TABLE} {self._select(condition)}; COMMIT")
+
+
+_ROLLUPS: weakref.WeakKeyDictionary[Store, Rollup] = weakref.WeakKeyDictionary()
+_ROLLUPS_LOCK = threading.Lock()
+
+
+def table_for(store: Store, wait: bool = False) -> str | None:
+    """The up-to-date rollup table of a DuckDB store, or None: another dialect, the rollup still being built
+    (unless `wait`), or failing."""
+    if store.dialect != "duckdb":
+        return None
+    with _ROLLUPS_LOCK:
+        rollup = _ROLLUPS.get(store)
+        if rollup is None:
+            rollup = _ROLLUPS[store] = Rollup(store)
+    try:
+        return rollup.fresh(wait)
+    except StoreError:  # the panels fall back to the raw events: slower, still right
+        log.warning("dashboard rollup unavailable; answering from the raw events", exc_info=True)
+        return None

@@ -1,0 +1,76 @@
+"""The in-memory daily rollup behind the distinct-install panels: same answers as the raw events, kept fresh."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from blindai_telemetry.dashboard import queries, rollup
+from blindai_telemetry.dashboard.filters import Filters
+from blindai_telemetry.stores import Store
+
+from .conftest import open_duckdb
+from .dataset import _ms
+from .test_clickhouse import FILTERS, _rounded
+
+
+@pytest.mark.parametrize("panel", ["active_installs", "modes", "versions", "platforms", "hardware", "retention"])
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_rollup_answers_like_the_raw_events(duck: Store, monkeypatch: pytest.MonkeyPatch, panel: str,
+                                             name: str) -> None:
+    query = queries.PANELS[panel].query
+    assert rollup.table_for(duck, wait=True) == rollup.TABLE  # the DuckDB store does use the rollup
+    with_rollup = query(duck, FILTERS[name])
+    monkeypatch.setattr(rollup, "table_for", lambda store: None)
+    from_events = query(duck, FILTERS[name])
+    assert with_rollup.rows  # not a comparison of empty tables
+    assert _rounded(with_rollup.rows) == _rounded(from_events.rows)
+
+
+def _event(install: str, day: date, event: str = "server_started", **extra: Any) -> dict[str, Any]:
+    ms = _ms(day, 3600)
+    return {"event_id": str(uuid.uuid4()), "event": event, "time": ms, "received_at": int(time.time() * 1000),
+            "install_id": install, "mode": "hardware", "app": "blindai-server", "app_version": "0.6.3",
+            "is_ci": False, "source": "native", **extra}
+
+
+def _eventually(read: Callable[[], Any], expected: Any, timeout: float = 10.0) -> None:
+    """Poll until `read()` equals `expected` (the rollup checks for new events at most once a second)."""
+    deadline = time.monotonic() + timeout
+    while (got := read()) != expected:
+        assert time.monotonic() < deadline, f"still {got!r}, expected {expected!r}"
+        time.sleep(0.1)
+
+
+def test_new_events_and_deletions_reach_the_rollup(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.duckdb"
+    store = open_duckdb(path)
+    try:
+        monday = date(2026, 6, 1)
+        store.write([_event("a", monday), _event("b", monday)])
+
+        def daily() -> list[list[Any]]:
+            return queries.active_installs(store, Filters()).rows
+
+        assert daily() == [["2026-06-01", 2, 0]]  # from the events, while the rollup is built
+        assert rollup.table_for(store, wait=True) == rollup.TABLE
+        assert daily() == [["2026-06-01", 2, 0]]  # from the rollup
+        # A new install on the same day, and a new day: both days are rebuilt.
+        store.write([_event("c", monday), _event("a", date(2026, 6, 2), "model_run", client_install_id="k")])
+        _eventually(daily, [["2026-06-01", 3, 0], ["2026-06-02", 1, 1]])
+        # Deleting an install (and the client ids naming it) takes it out of every day it was in.
+        store.delete_installs(["a", "k"])
+        _eventually(daily, [["2026-06-01", 2, 0]])
+    finally:
+        store.close()
+    # The rollup lived in memory: nothing of it was written to the store's file.
+    with duckdb.connect(str(path)) as conn:
+        tables = {t for (t,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "events" in tables and "install_days" not in tables
