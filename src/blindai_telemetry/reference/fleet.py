@@ -70,8 +70,13 @@ class Fleet:
             thread.join(timeout)
         for fleet_server in self.servers:
             fleet_server.server.stop(timeout)  # runs the lifespan end: `server_stopped` is tracked
-        for telemetry in [s.telemetry for s in self.servers] + self.clients:
-            telemetry.shutdown(timeout=2.0)
+        # Shut every install's SDK down at once: each may spend its whole timeout when the collector is gone.
+        closers = [threading.Thread(target=t.shutdown, kwargs={"timeout": 2.0}, daemon=True)
+                   for t in [s.telemetry for s in self.servers] + self.clients]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join(timeout)
 
 
 def _simulated_install(directory: Path) -> Path:
