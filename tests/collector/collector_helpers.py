@@ -26,7 +26,7 @@ from blindai_telemetry.collector.app import create_app
 from blindai_telemetry.collector.settings import CollectorSettings
 from blindai_telemetry.stores import InMemoryStore, Store
 
-NOW_MS = 1_764_323_400_000
+NOW_MS = int(time.time() * 1000)  # events are recent: retention keeps them
 
 
 @dataclass

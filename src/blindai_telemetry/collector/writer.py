@@ -88,8 +88,8 @@ class Writer:
         """Queue rows for the next group commit; the future resolves once they are committed."""
         future: concurrent.futures.Future[BatchResult] = concurrent.futures.Future()
         with self._cond:
-            if self._stopping:
-                raise BufferFull("the collector is shutting down")
+            if self._stopping or self._thread is None:
+                raise BufferFull("the collector is not accepting events (starting or shutting down)")
             if self._pending_events + len(rows) > self._max_pending:
                 raise BufferFull("the write buffer is full")
             self._pending_events += len(rows)
@@ -102,8 +102,8 @@ class Writer:
         """Run `task(store)` on the writer thread, after every write submitted before it."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._cond:
-            if self._stopping:
-                raise BufferFull("the collector is shutting down")
+            if self._stopping or self._thread is None:
+                raise BufferFull("the collector is not accepting events (starting or shutting down)")
             self._jobs.append(_Job(future, task=task))
             self._cond.notify()
         return future
