@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -170,3 +171,15 @@ def test_shutdown_stops_the_worker_and_is_idempotent(make_telemetry: Callable[..
     assert not telemetry._pipeline.thread.is_alive()
     assert telemetry.shutdown(timeout=5.0)
     telemetry.track("server_started")  # after shutdown: ignored, never raises
+
+
+def test_batches_stay_under_one_megabyte_as_sent(make_telemetry: Callable[..., Telemetry]) -> None:
+    transport = InMemoryTransport()
+    telemetry = make_telemetry(transport=transport, flush_interval=60, max_batch_size=3000, model_names="raw")
+    name = ("acme model " * 20)[:200]
+    for _ in range(3000):
+        telemetry.track("model_run", model_name=name, duration_ms=1.0)
+    assert telemetry.flush(timeout=30.0)
+    sizes = [len(json.dumps(p, separators=(",", ":"), ensure_ascii=False).encode()) for p in transport.payloads]
+    assert len(sizes) > 1 and max(sizes) <= 1_000_000
+    assert len(transport.events) == 3000
