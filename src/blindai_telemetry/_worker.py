@@ -199,9 +199,11 @@ class Pipeline:
         self.transport.close()
 
     def _cycle(self) -> None:
+        # With a spool, everything queued goes to disk first: if the send then hangs until the process exits
+        # (a black-holed endpoint), the events are still there for the next start.
+        self._spool_queue()
         # flush()/shutdown() skip our own backoff once, but never a wait the receiver asked for.
         if self.backoff.remaining() > 0 and (not self._force or self.backoff.explicit):
-            self._spool_queue()
             return
         while not self._stopping:
             batch = self._next_batch()
@@ -283,8 +285,8 @@ class Pipeline:
             self._spool_loaded.add(path)
 
     def _spool_queue(self) -> None:
-        """While the endpoint is unreachable (and at exit), move queued events to the spool so that they
-        survive a restart of the host; the spool, not the queue, then bounds what is kept."""
+        """Move queued events to the spool (when there is one) so that they survive a restart of the host; the
+        spool, not the queue, then bounds what is kept while the endpoint is unreachable."""
         if self.spool is None:
             return
         while self.queue:

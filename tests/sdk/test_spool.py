@@ -80,3 +80,29 @@ def test_spool_drops_reach_the_collector_as_spool_full(make_telemetry: Callable[
     assert reported > 0
     assert reported + len(transport.events) == 50  # every event delivered or reported dropped
     assert telemetry.stats()["dropped"] == {"spool_full": reported}
+
+
+def test_events_queued_behind_a_hung_send_survive_the_exit(sink: Sink, tmp_path: Path) -> None:
+    """Black-holed endpoint: the process exits while a send hangs; what it tracked is on disk for next time."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, blindai_telemetry
+        t = blindai_telemetry.Telemetry("blindai-server", "0.6.3", endpoint=sys.argv[1], spool_dir=sys.argv[2])
+        for i in range(1200):
+            t.track("model_run", model_name="resnet50", duration_ms=float(i))
+    """)
+    env = {**os.environ, "BLINDAI_TELEMETRY_CONFIG_DIR": str(tmp_path / "cfg"), "CI": "1"}
+    with black_hole() as hole:
+        subprocess.run([sys.executable, "-c", code, hole, str(tmp_path / "spool")], check=True, timeout=60, env=env)
+    assert Spool(tmp_path / "spool").files()
+    replay = Telemetry("blindai-server", "0.6.3", endpoint=sink.url, spool_dir=tmp_path / "spool",
+                       config_dir=tmp_path / "cfg")
+    try:
+        assert replay.flush(timeout=10.0)
+    finally:
+        replay.shutdown(timeout=1.0)
+    assert sorted(e["properties"]["duration_ms"] for e in sink.events()) == [float(i) for i in range(1200)]
