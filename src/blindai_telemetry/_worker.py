@@ -388,7 +388,8 @@ class Pipeline:
         for k, v in dropped.items():
             if k in WIRE_DROP_REASONS and isinstance(v, int) and v > 0:
                 self.drops[k] += v
-                self.dropped_total[k] -= v
+                # (not below zero: a batch replayed from the spool carries drops of an earlier process)
+                self.dropped_total[k] = max(0, self.dropped_total[k] - v)
 
     def _resolved(self, batch: Batch) -> None:
         self.outbox.popleft()
