@@ -86,6 +86,7 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
     """Run a collector, a simulated fleet of BlindAI servers and clients, and the dashboard, until Ctrl-C."""
     # Heavy imports here: the CLI's other commands work with the SDK alone installed.
     from blindai_telemetry import _config
+    from blindai_telemetry._telemetry import _debug_mode
     from blindai_telemetry.collector.app import create_app
     from blindai_telemetry.collector.settings import CollectorSettings
     from blindai_telemetry.reference.fleet import Fleet, start_servers, start_traffic
@@ -125,6 +126,9 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
         if not decision.enabled:
             click.echo(click.style(f"Telemetry is disabled here ({decision.reason}): the fleet sends nothing; "
                                    "the dashboard shows seeded data only.", fg="yellow"))
+        elif _debug_mode(os.environ):
+            click.echo(click.style(f"{ev.BLINDAI_TELEMETRY_DEBUG} is set: the fleet prints its batches to stderr "
+                                   "instead of sending them; the dashboard shows seeded data only.", fg="yellow"))
         click.echo(click.style(f"\nDashboard: {endpoint}/", bold=True))
         click.echo("Press Ctrl-C to stop.")
         _wait_for_stop()
