@@ -84,23 +84,24 @@ def seeded_count(store: Store) -> int:
 def active_installs(store: Store, f: Filters) -> Table:
     d = _dialect(store)
     # A client is an install that sends as a client, or one named by a server's event (client_install_id):
-    # clients of servers that report for them are counted too. Distinct (period, id) pairs first, then a
-    # plain count: much cheaper than count(DISTINCT) per group on millions of rows.
-    if table := rollup.table_for(store):
-        pairs = f"""SELECT DISTINCT {d.period(f.granularity, "day")} AS period,
-                           CASE WHEN role = 'server' THEN 1 ELSE 0 END AS server, id
-                    FROM {table} {where(f, d, by_day=True)}"""
+    # clients of servers that report for them are counted too.
+    if src := rollup.table_for(store):
+        sql = f"""SELECT {d.period(f.granularity, "day")} AS period,
+                         {src.distinct_ids("role = 'server'")} AS servers,
+                         {src.distinct_ids("role = 'client'")} AS clients
+                  FROM {src.table} {where(f, d, by_day=True)} GROUP BY period ORDER BY period"""
     else:
+        # Distinct (period, id) pairs first, then a plain count: cheaper than count(DISTINCT) per group.
         p = d.period(f.granularity)
-        pairs = f"""SELECT DISTINCT period, server, id FROM (
-            SELECT {p} AS period, CASE WHEN {IS_SERVER} THEN 1 ELSE 0 END AS server, install_id AS id
-            FROM events {where(f, d)}
-            UNION ALL
-            SELECT {p} AS period, 0 AS server, client_install_id AS id FROM events
-            {where(f, d, "client_install_id IS NOT NULL")}) AS ids"""
-    sql = f"""WITH pairs AS ({pairs})
-        SELECT period, sum(server) AS servers, sum(1 - server) AS clients
-        FROM pairs GROUP BY period ORDER BY period"""
+        sql = f"""
+            WITH pairs AS (SELECT DISTINCT period, server, id FROM (
+                SELECT {p} AS period, CASE WHEN {IS_SERVER} THEN 1 ELSE 0 END AS server, install_id AS id
+                FROM events {where(f, d)}
+                UNION ALL
+                SELECT {p} AS period, 0 AS server, client_install_id AS id FROM events
+                {where(f, d, "client_install_id IS NOT NULL")}) AS ids)
+            SELECT period, sum(server) AS servers, sum(1 - server) AS clients
+            FROM pairs GROUP BY period ORDER BY period"""
     rows = [[plain(r["period"]), int(r["servers"]), int(r["clients"])] for r in store.fetch(sql)]
     return Table(["period", "servers", "clients"], rows)
 
@@ -115,14 +116,15 @@ def events_over_time(store: Store, f: Filters) -> Table:
 
 def modes(store: Store, f: Filters) -> Table:
     d = _dialect(store)
-    if table := rollup.table_for(store):
-        pairs = f"""SELECT DISTINCT {d.period(f.granularity, "day")} AS period, mode, id FROM {table}
-                    {where(f, d, "role = 'server'", by_day=True)}"""
+    if src := rollup.table_for(store):
+        sql = f"""SELECT {d.period(f.granularity, "day")} AS period, mode, {src.distinct_ids()} AS servers
+                  FROM {src.table} {where(f, d, "role = 'server'", by_day=True)}
+                  GROUP BY period, mode ORDER BY period, mode"""
     else:
-        pairs = f"""SELECT DISTINCT {d.period(f.granularity)} AS period, mode, install_id FROM events
-                    {where(f, d, IS_SERVER)}"""
-    sql = f"""WITH pairs AS ({pairs})
-        SELECT period, mode, count(*) AS servers FROM pairs GROUP BY period, mode ORDER BY period, mode"""
+        sql = f"""
+            WITH pairs AS (SELECT DISTINCT {d.period(f.granularity)} AS period, mode, install_id FROM events
+                           {where(f, d, IS_SERVER)})
+            SELECT period, mode, count(*) AS servers FROM pairs GROUP BY period, mode ORDER BY period, mode"""
     rows = _fetch(store, sql, ["period", "mode", "servers"])
     totals: dict[Any, int] = {}
     for period, _, n in rows:
@@ -133,21 +135,24 @@ def modes(store: Store, f: Filters) -> Table:
 
 def versions(store: Store, f: Filters) -> Table:
     d = _dialect(store)
-    if table := rollup.table_for(store):
-        pairs = f"""SELECT DISTINCT {d.period(f.granularity, "day")} AS period, role AS kind, version, id
-                    FROM {table} {where(f, d, "version IS NOT NULL", by_day=True)}"""
+    if src := rollup.table_for(store):
+        sql = f"""SELECT {d.period(f.granularity, "day")} AS period, role AS kind, version,
+                         {src.distinct_ids()} AS installs
+                  FROM {src.table} {where(f, d, "version IS NOT NULL", by_day=True)}
+                  GROUP BY period, kind, version ORDER BY period, kind, version"""
     else:
         p = d.period(f.granularity)
-        pairs = f"""SELECT DISTINCT period, kind, version, id FROM (
-            SELECT DISTINCT {p} AS period, CASE WHEN {IS_SERVER} THEN 'server' ELSE 'client' END AS kind,
-                   app_version AS version, install_id AS id
-            FROM events {where(f, d, "app_version IS NOT NULL")}
-            UNION ALL
-            SELECT DISTINCT {p} AS period, 'client' AS kind, client_app_version AS version, client_install_id AS id
-            FROM events {where(f, d, "client_app_version IS NOT NULL", "client_install_id IS NOT NULL")}) AS v"""
-    sql = f"""WITH pairs AS ({pairs})
-        SELECT period, kind, version, count(*) AS installs FROM pairs
-        GROUP BY period, kind, version ORDER BY period, kind, version"""
+        sql = f"""
+            WITH pairs AS (SELECT DISTINCT period, kind, version, id FROM (
+                SELECT DISTINCT {p} AS period, CASE WHEN {IS_SERVER} THEN 'server' ELSE 'client' END AS kind,
+                       app_version AS version, install_id AS id
+                FROM events {where(f, d, "app_version IS NOT NULL")}
+                UNION ALL
+                SELECT DISTINCT {p} AS period, 'client' AS kind, client_app_version AS version,
+                       client_install_id AS id
+                FROM events {where(f, d, "client_app_version IS NOT NULL", "client_install_id IS NOT NULL")}) AS v)
+            SELECT period, kind, version, count(*) AS installs FROM pairs
+            GROUP BY period, kind, version ORDER BY period, kind, version"""
     columns = ["period", "kind", "version", "installs"]
     return Table(columns, _fetch(store, sql, columns))
 
@@ -159,9 +164,9 @@ def _by_latest(store: Store, f: Filters, own: bool, dimensions: Sequence[tuple[s
     (kind, column in events, column in the rollup). One pass groups by install (tens of thousands of groups),
     then each dimension is a count over those few rows, instead of hashing every event's id per dimension."""
     d = _dialect(store)
-    if table := rollup.table_for(store):
+    if src := rollup.table_for(store):
         latest = ", ".join(f"arg_max({r}, {r}_t) FILTER (WHERE {r} IS NOT NULL) AS {kind}" for kind, _, r in dimensions)
-        per_install = (f"SELECT id, {latest} FROM {table} "
+        per_install = (f"SELECT id, {latest} FROM {src.table} "
                        f"{where(f, d, 'own' if own else 'NOT own', by_day=True)} GROUP BY id")
     else:
         ident = "install_id" if own else "client_install_id"
@@ -277,8 +282,8 @@ def retention(store: Store, f: Filters) -> Table:
     d = _dialect(store)
     # The cohort is the week an install is first seen in the range; week k counts the cohort's installs
     # that sent anything k weeks later.
-    if table := rollup.table_for(store):
-        active = f"SELECT DISTINCT id AS install_id, {d.period('week', 'day')} AS wk FROM {table} " \
+    if src := rollup.table_for(store):
+        active = f"SELECT DISTINCT id AS install_id, {d.period('week', 'day')} AS wk FROM {src.table} " \
                  f"{where(f, d, 'own', by_day=True)}"
     else:
         active = f"SELECT DISTINCT install_id, {d.period('week')} AS wk FROM events {where(f, d)}"

@@ -2,15 +2,16 @@
 
 Counting distinct installs per day, week or month over millions of events means hashing every event's
 36-character id for every panel (DuckDB, 10 M events on 2 cores: 0.3 to 1.5 s a panel). The rollup does
-it once: one row per day × filter values (app, version, mode, CI) × install, with the install id as a
-64-bit hash, so the panels count small integers over a few rows per install-day instead.
+it once: one row per day × filter values (app, version, mode, CI) × install, the install numbered densely
+(0, 1, 2, ...), so that a panel counts distinct installs by setting bits (`bitstring_agg` + `bit_count`)
+instead of building a hash table of millions of ids.
 
 - It lives in an in-memory database ATTACHed to the store's DuckDB instance (`blindai_dashboard`), built
   with the store's own engine: nothing is copied through Python, and the store's file is never written.
 - It is built in a background thread when first asked for; until then the panels read the raw events.
 - It stays exact: a day is rebuilt when its event count or latest `received_at` changes (new events,
-  deletions, retention), checked at most once a second; ids are compared by 64-bit hash (a collision among
-  50,000 installs has odds of about 1 in 10^10).
+  deletions, retention), checked at most once a second. Ids are numbered through their 64-bit hash (a
+  collision among 50,000 installs has odds of about 1 in 10^10).
 - ClickHouse stores answer from the raw events: that engine counts distinct ids over millions of rows fast,
   and `tests/dashboard/test_clickhouse.py` checks that both paths give the same answers.
 """
@@ -21,6 +22,7 @@ import logging
 import threading
 import time as _time
 import weakref
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 DATABASE = "blindai_dashboard"
 TABLE = f"{DATABASE}.install_days"
+_IDS = f"{DATABASE}.install_numbers"  # 64-bit hash of an install id -> its dense number
+_STAGING = f"{DATABASE}.staging"
 #: Concurrent requests of one page load share one freshness check.
 CHECK_INTERVAL = 1.0
 
@@ -48,9 +52,9 @@ _SOURCE = """
     FROM events {where_client}"""
 _LATEST = ", ".join(f"arg_max({a}, time) FILTER (WHERE {a} IS NOT NULL) AS {a}, "
                     f"max(time) FILTER (WHERE {a} IS NOT NULL) AS {a}_t" for a in _ATTRIBUTES)
-_KEYS = "day, app, app_version, mode, is_ci, role, own, id, version"
+_KEYS = "day, app, app_version, mode, is_ci, role, own, h, version"
 _BUILD = f"""
-    SELECT CAST(time AS DATE) AS day, app, app_version, mode, is_ci, role, own, hash(id) AS id, version, {_LATEST}
+    SELECT CAST(time AS DATE) AS day, app, app_version, mode, is_ci, role, own, hash(id) AS h, version, {_LATEST}
     FROM ({{source}}) AS s GROUP BY {_KEYS}"""
 
 
@@ -62,6 +66,7 @@ class Rollup:
         self._lock = threading.Lock()
         self._days: dict[Any, tuple[int, Any]] = {}
         self._checked_at = -CHECK_INTERVAL
+        self.max_id = 0
         self.built = threading.Event()
         self._builder: threading.Thread | None = None
 
@@ -75,12 +80,30 @@ class Rollup:
         return {r["day"]: (int(r["n"]), r["last"]) for r in self._store.fetch(
             "SELECT CAST(time AS DATE) AS day, count(*) AS n, max(received_at) AS last FROM events GROUP BY day")}
 
+    def _add(self, condition: str | None) -> str:
+        """SQL that adds the rows of the events matching `condition` (all when None), numbering new installs."""
+        return f"""
+            CREATE OR REPLACE TABLE {_STAGING} AS {self._select(condition)};
+            INSERT INTO {_IDS}
+                SELECT h, (SELECT coalesce(max(n) + 1, 0) FROM {_IDS}) + row_number() OVER (ORDER BY h) - 1
+                FROM (SELECT DISTINCT h FROM {_STAGING} ANTI JOIN {_IDS} USING (h));
+            INSERT INTO {TABLE} BY NAME
+                SELECT s.* EXCLUDE (h), i.n AS id FROM {_STAGING} AS s JOIN {_IDS} AS i USING (h);
+            DROP TABLE {_STAGING};"""
+
+    def _count_ids(self) -> None:
+        self.max_id = int(self._store.fetch(f"SELECT coalesce(max(n), 0) AS m FROM {_IDS}")[0]["m"])
+
     def _build(self) -> None:
         try:
             with self._lock:
                 days = self._signature()
                 self._store.fetch(f"ATTACH IF NOT EXISTS ':memory:' AS {DATABASE}")
-                self._store.fetch(f"CREATE OR REPLACE TABLE {TABLE} AS {self._select(None)}")
+                self._store.fetch(f"CREATE OR REPLACE TABLE {_IDS} (h UBIGINT PRIMARY KEY, n INTEGER NOT NULL)")
+                self._store.fetch(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * EXCLUDE (h), 0 AS id "
+                                  f"FROM ({self._select('false')})")
+                self._store.fetch(self._add(None))
+                self._count_ids()
                 self._days, self._checked_at = days, _time.monotonic()
                 self.built.set()
         except StoreError:  # e.g. the store was closed meanwhile: the next request tries again
@@ -88,10 +111,10 @@ class Rollup:
         finally:
             self._builder = None
 
-    def fresh(self, wait: bool = False) -> str | None:
-        """The rollup table's name, after rebuilding the days whose events changed since the last check; None
-        while the first build runs (in the background: the first page after a start reads the raw events
-        rather than wait for it)."""
+    def fresh(self, wait: bool = False) -> Source | None:
+        """The rollup, after rebuilding the days whose events changed since the last check; None while the
+        first build runs (in the background: the first page after a start reads the raw events rather than
+        wait for it)."""
         if not self.built.is_set():
             with self._lock:
                 if self._builder is None and not self.built.is_set():
@@ -105,22 +128,41 @@ class Rollup:
                 changed = sorted(d for d in days.keys() | self._days.keys() if days.get(d) != self._days.get(d))
                 if changed:
                     self._rebuild(changed)
+                    if any(days.get(d, (0,))[0] < self._days.get(d, (0,))[0] for d in changed):
+                        # Events were deleted (on request, or by retention): forget the numbers of installs
+                        # that no longer appear, so nothing of a deleted install stays here either.
+                        self._store.fetch(f"DELETE FROM {_IDS} WHERE n NOT IN (SELECT DISTINCT id FROM {TABLE})")
+                    self._count_ids()
                 self._days, self._checked_at = days, _time.monotonic()
-        return TABLE
+            return Source(TABLE, self.max_id)
 
     def _rebuild(self, changed: list[date]) -> None:
         listed = ", ".join(f"DATE '{d.isoformat()}'" for d in changed)
         # The time bound lets DuckDB skip older blocks (events are stored roughly in time order).
         condition = f"time >= TIMESTAMP '{changed[0].isoformat()}' AND CAST(time AS DATE) IN ({listed})"
         self._store.fetch(f"BEGIN TRANSACTION; DELETE FROM {TABLE} WHERE day IN ({listed}); "
-                          f"INSERT INTO {TABLE} {self._select(condition)}; COMMIT")
+                          f"{self._add(condition)} COMMIT")
+
+
+@dataclass(frozen=True)
+class Source:
+    """The rollup table to read, and the highest install number in it (the width of the bit sets)."""
+
+    table: str
+    max_id: int
+
+    def distinct_ids(self, only: str | None = None) -> str:
+        """Exact count of distinct installs in a GROUP BY (of the rows matching `only`), by setting one bit
+        per install number; 0 when no row matches."""
+        where = f" FILTER (WHERE {only})" if only else ""
+        return f"coalesce(bit_count(bitstring_agg(id, 0, {self.max_id}){where}), 0)"
 
 
 _ROLLUPS: weakref.WeakKeyDictionary[Store, Rollup] = weakref.WeakKeyDictionary()
 _ROLLUPS_LOCK = threading.Lock()
 
 
-def table_for(store: Store, wait: bool = False) -> str | None:
+def table_for(store: Store, wait: bool = False) -> Source | None:
     """The up-to-date rollup table of a DuckDB store, or None: another dialect, the rollup still being built
     (unless `wait`), or failing."""
     if store.dialect != "duckdb":
