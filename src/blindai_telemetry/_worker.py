@@ -289,7 +289,8 @@ class Pipeline:
         spool, not the queue, then bounds what is kept while the endpoint is unreachable."""
         if self.spool is None:
             return
-        while self.queue:
+        # At most two batches in memory: when the disk refuses to write, the rest waits in the bounded queue.
+        while self.queue and len(self.outbox) < 2:
             batch = self._new_batch()
             if batch is not None:
                 self.outbox.append(batch)

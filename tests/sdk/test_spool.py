@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,3 +107,23 @@ def test_events_queued_behind_a_hung_send_survive_the_exit(sink: Sink, tmp_path:
     finally:
         replay.shutdown(timeout=1.0)
     assert sorted(e["properties"]["duration_ms"] for e in sink.events()) == [float(i) for i in range(1200)]
+
+
+def test_an_unwritable_spool_keeps_memory_bounded(make_telemetry: Callable[..., Telemetry],
+                                                  tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    transport = InMemoryTransport(default=SendResult.retry(30.0))  # down, and asking us to wait
+    telemetry = make_telemetry(transport=transport, spool_dir=tmp_path / "file" / "spool", max_batch_size=10,
+                               max_queue_size=100)
+    for _ in range(20):
+        for _ in range(50):
+            telemetry.track("server_started")
+        telemetry._pipeline.wake.set()
+    deadline = time.monotonic() + 5
+    while telemetry._pipeline.cycles < 5 and time.monotonic() < deadline:
+        telemetry._pipeline.wake.set()
+        with telemetry._pipeline.progress:
+            telemetry._pipeline.progress.wait(0.05)
+    stats = telemetry.stats()
+    assert stats["pending_batches"] <= 2 and stats["queued"] <= 100
+    assert stats["dropped"]["queue_full"] > 0  # the bounded queue did the dropping, and counted it
