@@ -16,6 +16,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -53,8 +54,15 @@ def _seed(store: Any, days: int) -> int:
     return inserted
 
 
-def _wait_for_stop() -> None:
-    """Block until SIGINT (Ctrl-C) or SIGTERM; a second Ctrl-C interrupts the shutdown itself."""
+def _progress(store: Any, outcomes: Mapping[str, int]) -> str:
+    summary = store.summary()
+    return (f"  {time.strftime('%H:%M:%S')}  {summary.get('events', 0):,} events from {summary.get('installs', 0):,}"
+            f" installs stored; {sum(outcomes.values()):,} requests made by the fleet")
+
+
+def _wait_for_stop(tick: Callable[[], None], every: float = 15.0) -> None:
+    """Block until SIGINT (Ctrl-C) or SIGTERM, calling `tick` every `every` seconds; a second Ctrl-C interrupts
+    the shutdown itself."""
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -62,9 +70,12 @@ def _wait_for_stop() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    next_tick = time.monotonic() + every
     try:
         while not stop.wait(0.5):  # a timed wait: signal handlers run between waits on every platform
-            pass
+            if time.monotonic() >= next_tick:
+                next_tick += every
+                tick()
     finally:
         for signum, old in previous.items():
             if signum != signal.SIGINT:
@@ -131,7 +142,7 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
                                    "instead of sending them; the dashboard shows seeded data only.", fg="yellow"))
         click.echo(click.style(f"\nDashboard: {endpoint}/", bold=True))
         click.echo("Press Ctrl-C to stop.")
-        _wait_for_stop()
+        _wait_for_stop(lambda: click.echo(_progress(store, fleet.totals())))
         click.echo("\nStopping: traffic, servers (delivering their last events), collector...")
     finally:
         fleet.stop()
@@ -140,8 +151,9 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
         if store is not None:
             store.close()
         shutil.rmtree(root, ignore_errors=True)
-    ok = fleet.outcomes.get("ok", 0)
-    failed = sum(fleet.outcomes.values()) - ok
+    totals = fleet.totals()
+    ok = totals.get("ok", 0)
+    failed = sum(totals.values()) - ok
     click.echo(f"Stopped. {ok:,} requests succeeded, {failed:,} failed on purpose or otherwise.")
 
 

@@ -64,6 +64,11 @@ class Fleet:
         with self._lock:
             self.outcomes[outcome] += 1
 
+    def totals(self) -> dict[str, int]:
+        """A consistent copy of `outcomes` (client threads keep counting)."""
+        with self._lock:
+            return dict(self.outcomes)
+
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()
         for thread in self.threads:
