@@ -9,6 +9,7 @@ mode (formats from senders we do not control) the value is dropped and counted i
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,13 +25,7 @@ _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
 _REQUIRED = ("event_id", "event", "time", "install_id")
 _COLUMNS = frozenset(COLUMN_NAMES)
-#: Catalogue fields stored in a column of their own; the others go into the `properties` JSON column.
-_COLUMN_FIELDS: dict[str, catalogue.Field] = {
-    name: f for name, f in catalogue.FIELDS.items() if name in _COLUMNS and name not in _REQUIRED
-}
 _INT_LIMITS = {"cpu_count": _INT32_MAX}
-#: Per event: the property names it may carry (context fields are allowed on every event).
-_ALLOWED: dict[str, frozenset[str]] = {name: catalogue.allowed_properties(name) for name in catalogue.EVENTS}
 
 
 class ValidationError(Exception):
@@ -47,19 +42,42 @@ class Checked:
 _INVALID = object()
 
 
-def _check(f: catalogue.Field, value: Any) -> Any:
+@dataclass(frozen=True)
+class _Spec:
+    """How one field is checked for one event (precomputed: the check runs for every field of every event)."""
+
+    field: catalogue.Field
+    column: bool  # stored in its own column, else in `properties`
+    choices: frozenset[str] | None
+    maximum: int
+
+
+def _specs(event: str) -> dict[str, _Spec]:
+    names = catalogue.CONTEXT_NAMES | catalogue.allowed_properties(event)
+    return {
+        name: _Spec(catalogue.FIELDS[name], name in _COLUMNS,
+                    frozenset(catalogue.FIELDS[name].choices or ()) or None, _INT_LIMITS.get(name, _INT64_MAX))
+        for name in names if name not in _REQUIRED
+    }
+
+
+#: Per event: the fields it may carry (context on every event, its own properties) and how to check them.
+_PLANS: dict[str, dict[str, _Spec]] = {name: _specs(name) for name in catalogue.EVENTS}
+
+
+def _check(spec: _Spec, value: Any) -> Any:
     """`value` converted to the field's type, or `_INVALID` with no exception (the hot path)."""
-    kind = f.type
+    kind = spec.field.type
     if kind is str:
         if type(value) is not str or not value or "\x00" in value:
             return _INVALID
-        if f.choices is not None and value not in f.choices:
+        if spec.choices is not None and value not in spec.choices:
             return _INVALID
         return value
     if kind is bool:
         return value if type(value) is bool else _INVALID
     if kind is int:
-        if type(value) is not int or value < 0 or value > _INT_LIMITS.get(f.name, _INT64_MAX):
+        if type(value) is not int or value < 0 or value > spec.maximum:
             return _INVALID
         return value
     # float fields accept JSON integers too; NaN and infinities cannot be stored or compared.
@@ -68,6 +86,12 @@ def _check(f: catalogue.Field, value: Any) -> Any:
     if type(value) is not float or not math.isfinite(value) or value < 0:
         return _INVALID
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _personal(value: str) -> bool:
+    # Cached: the same model names arrive in batch after batch, and the scrubber runs several patterns.
+    return looks_personal(value)
 
 
 def _describe(f: catalogue.Field) -> str:
@@ -108,8 +132,7 @@ def check_rows(
             out.dropped_events += 1
             continue
         event = row["event"]
-        allowed = _ALLOWED.get(event)
-        if allowed is None:
+        if event not in _PLANS:
             # An event this collector does not know (a newer SDK, or junk): dropped and counted, not an error,
             # so that an old collector still stores what it knows of a newer sender's batch.
             out.dropped_events += 1
@@ -119,45 +142,47 @@ def check_rows(
             "received_at": received_at_ms, "source": source,
         }
         extra: dict[str, Any] = {}
-        for name, value in row.items():
-            if value is None or name in clean:
-                continue
-            if name == "properties":
-                if not isinstance(value, Mapping):
-                    if strict:
-                        raise ValidationError(f"{where}.properties: expected an object")
-                    out.dropped_fields += 1
-                    continue
-                items: Iterable[tuple[str, Any]] = value.items()
+        plan = _PLANS[event]
+        items: list[tuple[str, Any]] = list(row.items())
+        top = len(items)  # items past this index come from `properties`
+        nested = row.get("properties")
+        if nested is not None:
+            if isinstance(nested, Mapping):
+                items.extend(nested.items())
+            elif strict:
+                raise ValidationError(f"{where}.properties: expected an object")
             else:
-                items = ((name, value),)
-            for key, item in items:
-                f = _COLUMN_FIELDS.get(key) or catalogue.FIELDS.get(key)
-                if f is None or key in _REQUIRED or (key in catalogue.PROPERTY_NAMES and key not in allowed):
-                    out.dropped_fields += 1  # not in the catalogue, or not a property of this event
-                    continue
-                if item is None:
-                    continue
-                checked = _check(f, item)
-                if checked is not _INVALID and type(checked) is str:
-                    if len(checked) > max_len:
-                        if strict:
-                            raise ValidationError(f"{where}.{key}: longer than {max_len} characters")
-                        checked = checked[:max_len]
-                    if f.scrub and looks_personal(checked):
-                        out.dropped_fields += 1  # looks like an address or a path: never stored
-                        continue
-                if checked is _INVALID:
-                    # A value outside a field's choices is dropped even in strict mode: a newer SDK may
-                    # know more modes or error kinds than this collector.
-                    if strict and not (f.choices and type(item) is str):
-                        raise ValidationError(f"{where}.{key}: expected {_describe(f)}")
-                    out.dropped_fields += 1
-                    continue
-                if key in _COLUMNS:
-                    clean[key] = checked
-                else:
-                    extra[key] = checked
+                out.dropped_fields += 1
+        for position, (key, item) in enumerate(items):
+            if item is None:
+                continue
+            if key == "properties" or key in clean:
+                if position >= top:
+                    out.dropped_fields += 1  # an envelope field repeated in `properties`: not taken from there
+                continue
+            spec = plan.get(key)
+            if spec is None:
+                out.dropped_fields += 1  # not in the catalogue, or not a property of this event
+                continue
+            checked = _check(spec, item)
+            if checked is _INVALID:
+                # A value outside a field's choices is dropped even in strict mode: a newer SDK may know
+                # more modes or error kinds than this collector.
+                if strict and not (spec.choices and type(item) is str):
+                    raise ValidationError(f"{where}.{key}: expected {_describe(spec.field)}")
+                out.dropped_fields += 1
+                continue
+            if type(checked) is str and len(checked) > max_len:
+                if strict:
+                    raise ValidationError(f"{where}.{key}: longer than {max_len} characters")
+                checked = checked[:max_len]
+            if spec.field.scrub and _personal(checked):
+                out.dropped_fields += 1  # looks like an address or a path: never stored
+                continue
+            if spec.column:
+                clean[key] = checked
+            else:
+                extra[key] = checked
         clean["properties"] = extra or None
         out.rows.append(clean)
     return out

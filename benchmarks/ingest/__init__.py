@@ -1,0 +1,1 @@
+"""Collector ingestion benchmark: `.venv/bin/python -m benchmarks.ingest`."""

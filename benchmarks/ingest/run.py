@@ -1,0 +1,229 @@
+"""Ingestion benchmark: the real collector (`blindai-telemetry serve`, a DuckDB temp file) under loader processes.
+
+Measures, in one run:
+1. sustained events/s: loader processes post gzip batches of 100 native events as fast as the collector
+   acknowledges them (each 200 is a durable commit), for `--duration` seconds;
+2. request latency (p50/p99) at half that rate, paced;
+3. the collector's memory (peak RSS sampled during the load, and the kernel's high-water mark);
+4. the floor, on the same payloads in this process: gunzip + msgspec decode + append to DuckDB through Arrow
+   (no HTTP, no validation, no dedup) — what any collector in Python must at least spend.
+Targets (issue 3): >= 50,000 events/s sustained, p99 <= 50 ms at half rate. The loaders share the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import multiprocessing as mp
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from benchmarks.ingest.payloads import EVENTS_PER_BATCH, make_batches
+
+TARGET_EVENTS_PER_S = 50_000
+TARGET_P99_MS = 50.0
+
+
+def _post_loop(url: str, batches: list[bytes], interval: float | None, deadline: float,
+               out: list[tuple[float, int]], lock: threading.Lock) -> None:
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    next_at = time.perf_counter()
+    for body in batches:
+        if interval is not None:
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)  # pacing the load (a benchmark, not a test)
+            next_at += interval
+        if time.perf_counter() >= deadline:
+            break
+        started = time.perf_counter()
+        try:
+            conn.request("POST", "/v1/batch", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            status = 0
+            conn.close()
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        with lock:
+            out.append((time.perf_counter() - started, status))
+    conn.close()
+
+
+def _loader(url: str, seed: int, count: int, connections: int, rate: float | None, duration: float,
+            ready: Any, go: Any, results: Any) -> None:
+    batches = make_batches(count, seed)
+    share = [batches[i::connections] for i in range(connections)]
+    interval = connections * EVENTS_PER_BATCH / rate if rate else None
+    ready.put(seed)
+    go.wait()
+    deadline = time.perf_counter() + duration
+    out: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    threads = [threading.Thread(target=_post_loop, args=(url, part, interval, deadline, out, lock))
+               for part in share]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(out)
+
+
+def _rss_kb(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _phase(url: str, pid: int, loaders: int, connections: int, duration: float, rate: float | None,
+           seed: int) -> dict[str, Any]:
+    """Run loader processes against `url`; returns events acked per second, latencies and peak RSS."""
+    ctx = mp.get_context("fork")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    # Enough batches for 1.5x the target rate (unpaced) or for the asked rate (paced), split over the loaders.
+    per_s = rate if rate else TARGET_EVENTS_PER_S * 1.5
+    count = int(per_s * duration / EVENTS_PER_BATCH / loaders) + connections
+    procs = [ctx.Process(target=_loader, args=(url, seed + i, count, connections, rate / loaders if rate else None,
+                                               duration, ready, go, results)) for i in range(loaders)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=300)
+    peak_rss = 0
+    started = time.perf_counter()
+    go.set()
+    outs: list[list[tuple[float, int]]] = []
+    while len(outs) < loaders:
+        peak_rss = max(peak_rss, _rss_kb(pid, "VmRSS"))
+        try:
+            outs.append(results.get(timeout=0.2))
+        except Exception:  # queue.Empty: keep sampling the collector's memory
+            continue
+    elapsed = time.perf_counter() - started
+    for p in procs:
+        p.join(30)
+    samples = [s for out in outs for s in out]
+    ok = [lat for lat, status in samples if status == 200]
+    statuses: dict[int, int] = {}
+    for _, status in samples:
+        statuses[status] = statuses.get(status, 0) + 1
+    ok_sorted = sorted(ok)
+    return {
+        "events_per_s": len(ok) * EVENTS_PER_BATCH / elapsed,
+        "requests": len(samples), "statuses": statuses,
+        "p50_ms": statistics.median(ok_sorted) * 1000 if ok_sorted else float("nan"),
+        "p99_ms": ok_sorted[int(len(ok_sorted) * 0.99) - 1] * 1000 if len(ok_sorted) >= 100 else float("nan"),
+        "peak_rss_mb": peak_rss / 1024,
+    }
+
+
+def _start_collector(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    binary = str(Path(sys.executable).with_name("blindai-telemetry"))
+    err = (workdir / "collector.log").open("wb")
+    process = subprocess.Popen(
+        [binary, "serve", "--db", str(workdir / "bench.duckdb"), "--port", "0", "--log-level", "warning",
+         "--retention-days", "0"], stdout=subprocess.DEVNULL, stderr=err, cwd=workdir)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = re.search(r"listening on (http://\S+)", (workdir / "collector.log").read_text())
+        if found:
+            url = found.group(1)
+            try:
+                conn = http.client.HTTPConnection(urllib.parse.urlsplit(url).hostname,
+                                                  urllib.parse.urlsplit(url).port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return process, url
+            except OSError:
+                pass
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the collector did not start: " + (workdir / "collector.log").read_text())
+
+
+def _floor(workdir: Path, duration_batches: int) -> float:
+    """gunzip + msgspec decode + append to DuckDB through Arrow, grouped as the collector groups commits."""
+    batches = make_batches(duration_batches, 999)
+    con = duckdb.connect(str(workdir / "floor.duckdb"))
+    started = time.perf_counter()
+    created = False
+    for i in range(0, len(batches), 20):
+        rows = []
+        for body in batches[i:i + 20]:
+            for event in msgspec.json.decode(gzip.decompress(body))["events"]:
+                props = event.pop("properties")
+                event.update(props)
+                rows.append(event)
+        con.register("arrow_batch", pa.Table.from_pylist(rows))
+        if not created:
+            con.execute("CREATE TABLE events AS SELECT * FROM arrow_batch")
+            created = True
+        else:
+            con.execute("INSERT INTO events SELECT * FROM arrow_batch")
+        con.unregister("arrow_batch")
+    elapsed = time.perf_counter() - started
+    con.close()
+    return len(batches) * EVENTS_PER_BATCH / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--loaders", type=int, default=2, help="loader processes")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections per loader")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        workdir = Path(tmp)
+        process, url = _start_collector(workdir)
+        try:
+            sustained = _phase(url, process.pid, args.loaders, args.connections, args.duration, None, 1000)
+            half = sustained["events_per_s"] / 2
+            paced = _phase(url, process.pid, args.loaders, args.connections, args.duration, half, 2000)
+            hwm_mb = _rss_kb(process.pid, "VmHWM") / 1024
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+        floor = _floor(workdir, int(min(sustained["events_per_s"], 60_000) * 3 / EVENTS_PER_BATCH) + 20)
+
+    print(f"ingest benchmark: {os.cpu_count()} cores, {args.loaders} loader processes x {args.connections} "
+          f"connections, {args.duration:g} s per phase, batches of {EVENTS_PER_BATCH} native events, gzip")
+    print(f"{'measure':<44}{'value':>14}{'target':>14}{'ratio':>10}")
+    rows = [
+        ("sustained events/s (durable 200s)", sustained["events_per_s"], TARGET_EVENTS_PER_S,
+         sustained["events_per_s"] / TARGET_EVENTS_PER_S),
+        ("floor events/s (decode + Arrow -> DuckDB)", floor, None, None),
+        ("collector / floor", sustained["events_per_s"] / floor, None, None),
+        (f"p50 request latency at {half:,.0f} ev/s (ms)", paced["p50_ms"], None, None),
+        (f"p99 request latency at {half:,.0f} ev/s (ms)", paced["p99_ms"], TARGET_P99_MS,
+         TARGET_P99_MS / paced["p99_ms"] if paced["p99_ms"] else None),
+        ("achieved rate in the paced phase (ev/s)", paced["events_per_s"], half, paced["events_per_s"] / half),
+        ("collector peak RSS sampled (MB)", max(sustained["peak_rss_mb"], paced["peak_rss_mb"]), None, None),
+        ("collector RSS high-water mark (MB)", hwm_mb, None, None),
+    ]
+    for name, value, target, ratio in rows:
+        target_text = f"{target:>14,.0f}" if target is not None else f"{'':>14}"
+        ratio_text = f"{ratio:>10.2f}" if ratio is not None else f"{'':>10}"
+        print(f"{name:<44}{value:>14,.2f}{target_text}{ratio_text}")
+    print(f"responses, sustained phase: {sustained['statuses']}; paced phase: {paced['statuses']}")
+    print("ratio column: value / target for throughput, target / value for latency (>= 1 meets the target)")

@@ -1,0 +1,79 @@
+"""Catalogue validation shared by every format: strict for the native format, lenient (drop and count) otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from collector_helpers import event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blindai_telemetry import catalogue
+from blindai_telemetry.collector.validate import ValidationError, check_rows
+from blindai_telemetry.stores import COLUMN_NAMES
+
+
+def _lenient(*rows: dict[str, Any]) -> Any:
+    return check_rows(rows, source="amplitude", received_at_ms=1, strict=False)
+
+
+def test_lenient_mode_drops_and_counts_what_strict_mode_refuses() -> None:
+    bad = event(cpu_count="two", app_version="9" * 500, mode="turbo", properties={"ok": "yes", "model_name": "m"})
+    with pytest.raises(ValidationError, match=r"events\[0\]\.(cpu_count|app_version)"):
+        check_rows([bad], source="native", received_at_ms=1, strict=True)
+    checked = _lenient(bad)
+    [row] = checked.rows
+    assert "cpu_count" not in row
+    assert row["app_version"] == "9" * catalogue.MAX_STRING_LENGTH  # capped, not refused
+    assert "mode" not in row and "ok" not in row and row["model_name"] == "m"
+    assert checked.dropped_fields == 3
+
+
+def test_a_row_missing_its_envelope_is_dropped_whole_in_lenient_mode() -> None:
+    checked = _lenient(event(install_id=""), event(time=-5), event(event_id=None), event())
+    assert len(checked.rows) == 1 and checked.dropped_events == 3
+
+
+def test_envelope_fields_inside_properties_are_not_taken_and_are_counted() -> None:
+    e = event(properties={"event_id": "other", "install_id": "someone-else", "properties": {}, "ok": True})
+    checked = _lenient(e)
+    [row] = checked.rows
+    assert row["event_id"] == e["event_id"] and row["install_id"] == e["install_id"] and row["ok"] is True
+    assert checked.dropped_fields == 3
+
+
+def test_every_output_row_has_only_table_columns_and_a_valid_source() -> None:
+    checked = _lenient(event(), event("server_started"), event("client_connected", arch="arm64"))
+    for row in checked.rows:
+        assert set(row) <= set(COLUMN_NAMES) and row["source"] == "amplitude" and row["received_at"] == 1
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=300),
+                    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(extra=st.dictionaries(st.sampled_from([*catalogue.FIELDS, "properties", "junk"]), _values, max_size=8),
+       props=st.dictionaries(st.sampled_from([*catalogue.FIELDS, "junk"]), _values, max_size=6))
+def test_any_row_is_either_refused_or_made_to_fit_the_catalogue(extra: dict[str, Any], props: dict[str, Any]) -> None:
+    row = {**event(), **extra}
+    if "properties" not in extra:
+        row["properties"] = props
+    for strict in (True, False):
+        try:
+            checked = check_rows([row], source="native", received_at_ms=1, strict=strict)
+        except ValidationError as exc:
+            assert strict and str(exc).startswith("events[0].")
+            continue
+        for out in checked.rows:
+            assert set(out) <= set(COLUMN_NAMES)
+            for name, value in out.items():
+                f = catalogue.FIELDS.get(name)
+                if f is None or value is None:
+                    continue
+                assert type(value) is f.type, (name, value)
+                if f.choices:
+                    assert value in f.choices
+                if isinstance(value, str):
+                    assert 0 < len(value) <= catalogue.MAX_STRING_LENGTH and "\x00" not in value
