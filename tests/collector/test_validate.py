@@ -49,8 +49,10 @@ def test_every_output_row_has_only_table_columns_and_a_valid_source() -> None:
         assert set(row) <= set(COLUMN_NAMES) and row["source"] == "amplitude" and row["received_at"] == 1
 
 
-_values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=300),
-                    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=300),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 
 
 @settings(max_examples=200, deadline=None)
