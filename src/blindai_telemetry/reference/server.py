@@ -183,16 +183,33 @@ def _run(model: _Model, body: bytes) -> tuple[bytes, int]:
                             "ask for output_format 'npy'") from exc
 
 
+def _parse_client_header(header: str) -> ClientInfo | None:
+    try:
+        data = json.loads(header)
+    except ValueError:
+        return None
+    return ClientInfo.from_dict(data) if isinstance(data, dict) else None
+
+
+#: Parsed client headers. A client sends the same header with every request, so parsing it once per client
+#: takes the JSON decoding off the request path; the bound keeps junk headers from growing it without end.
+_CLIENT_CACHE_SIZE = 1024
+_client_cache: dict[str, ClientInfo | None] = {}
+
+
 def _client_info(request: Request) -> ClientInfo | None:
     """The calling client's anonymous facts, or None when it sent none (or junk)."""
     header = request.headers.get(CLIENT_HEADER)
     if not header or len(header) > _MAX_CLIENT_HEADER:
         return None
     try:
-        data = json.loads(header)
-    except ValueError:
-        return None
-    return ClientInfo.from_dict(data) if isinstance(data, dict) else None
+        return _client_cache[header]
+    except KeyError:
+        pass
+    if len(_client_cache) >= _CLIENT_CACHE_SIZE:
+        _client_cache.clear()
+    info = _client_cache[header] = _parse_client_header(header)
+    return info
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
