@@ -39,9 +39,12 @@ def _run_demo(args: list[str], tmp_path: Path, until: Any, timeout: float) -> tu
     """Start the demo, poll its summary until `until(summary)` (bounded), then Ctrl-C it. Returns the last
     summary, the seconds it took to satisfy `until`, and stdout; asserts a clean exit within 30 s."""
     port = _free_port()
-    # TMPDIR in the test's directory: the demo's own temporary directory must be gone after it exits.
-    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    # TMPDIR in the test's directory: the demo's own temporary directory must be gone after it exits. HOME too:
+    # nothing may be left in the user's home (onnxruntime, for one, keeps a device id there unless told not to).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env.update(TMPDIR=str(tmp_path / "tmp"), HOME=str(tmp_path / "home"))
     (tmp_path / "tmp").mkdir()
+    (tmp_path / "home").mkdir()
     proc = subprocess.Popen([CLI, "demo", "--port", str(port), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     started = time.monotonic()
@@ -64,6 +67,7 @@ def _run_demo(args: list[str], tmp_path: Path, until: Any, timeout: float) -> tu
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{port}/" in out
     assert list((tmp_path / "tmp").iterdir()) == []
+    assert list((tmp_path / "home").rglob("*")) == []
     return summary, took, out
 
 
