@@ -92,3 +92,24 @@ def test_retention_deletes_events_older_than_the_limit_at_start(tmp_path: Path) 
             assert 'blindai_collector_events_deleted_total{cause="retention"} 1.0' in http.get("/metrics").text
     finally:
         store.close()
+
+
+def test_model_names_from_old_servers_hash_the_same_across_restarts(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    now_s = int(time.time())
+    for attempt in range(2):
+        served = start_serve(tmp_path / f"run{attempt}", "--db", str(db), "--log-level", "warning")
+        old = [{"user_id": "1A2B3C", "event_type": "run_model", "time": now_s - attempt, "app_version": "0.5.6",
+                "event_properties": {"RunModel": {"model_name": "acme-private-model", "time_taken": 0.01}}}]
+        with httpx.Client(base_url=served.url, timeout=30) as http:
+            assert http.post("/blindai", json=old).status_code == 200
+        assert served.stop() == 0
+    key_file = tmp_path / "t.duckdb.model-name-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    store = DuckDBStore(db)
+    try:
+        names = [r["model_name"] for r in store.rows()]
+    finally:
+        store.close()
+    assert len(names) == 2 and names[0] == names[1] and names[0].startswith("h:")
+    assert "acme" not in names[0]

@@ -8,11 +8,15 @@ and the collector never stores or logs one (the app logs requests itself, withou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+import os
+import secrets
 import signal
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -23,6 +27,24 @@ if TYPE_CHECKING:
 DEFAULT_DB = "./telemetry.duckdb"
 #: Seconds uvicorn waits for requests in flight at SIGTERM: a batch waits at most for one group commit.
 GRACEFUL_SHUTDOWN_TIMEOUT = 30
+
+
+def _model_name_key(path: Path) -> bytes:
+    """The collector's secret for hashing model names, made once and kept beside the store.
+
+    A stable key keeps one install's hashed model names the same across restarts (so they can be counted);
+    it never leaves this file, so the hashes cannot be reversed or linked by anyone without it.
+    """
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex())
+        return key
+    except ValueError as exc:
+        raise OSError(f"{path} does not hold a hex key") from exc
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -81,12 +103,15 @@ def _server_class() -> type[uvicorn.Server]:
               help="Amplitude secret key: deletions are then also sent to Amplitude's User Privacy API.")
 @click.option("--forward-outbox", default=None, metavar="PATH",
               help="The forwarder's durable outbox (SQLite) [default: beside the DuckDB file].")
+@click.option("--model-name-key-file", default=None, metavar="PATH",
+              help="Secret for hashing model names old servers send in clear [default: beside the DuckDB file; "
+                   "with --store, a new key per start].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(db: str | None, store_url: str | None, host: str, port: int, admin_token: str | None,
           write_keys: tuple[str, ...], retention_days: int, forward_amplitude_key: str | None,
           forward_amplitude_url: str, forward_amplitude_secret_key: str | None, forward_outbox: str | None,
-          log_level: str) -> None:
+          model_name_key_file: str | None, log_level: str) -> None:
     """Run the collector: receive, validate and store telemetry; serve the dashboard."""
     from blindai_telemetry.collector.settings import CollectorSettings
 
@@ -96,6 +121,8 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
         db = db if db is not None else DEFAULT_DB
     if forward_outbox is None and forward_amplitude_key:
         forward_outbox = f"{db}.forward-outbox.sqlite" if db is not None else "./telemetry-forward-outbox.sqlite"
+    if model_name_key_file is None and db is not None:
+        model_name_key_file = f"{db}.model-name-key"
     settings = CollectorSettings(
         host=host, port=port, admin_token=admin_token or None, write_keys=tuple(k for k in write_keys if k),
         retention_days=retention_days, forward_amplitude_key=forward_amplitude_key,
@@ -120,6 +147,12 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
     except (StoreError, ValueError, OSError) as exc:
         raise click.ClickException(f"cannot open the store: {exc}") from None
     try:
+        if model_name_key_file is not None:
+            try:
+                key = _model_name_key(Path(model_name_key_file))
+            except OSError as exc:
+                raise click.ClickException(f"cannot read or create {model_name_key_file}: {exc}") from None
+            settings = dataclasses.replace(settings, model_name_key=key)
         try:
             sock = _bind(host, port)
         except OSError as exc:

@@ -86,12 +86,13 @@ def _check_key(request: Request, fmt: _Format, payload: Any) -> None:
         raise Refused(401, "write_key", fmt.error(401, "write key required (Authorization: Bearer <key>)"))
 
 
-def _decode(fmt: _Format, payload: Any) -> Decoded:
+def _decode(fmt: _Format, payload: Any, settings: CollectorSettings) -> Decoded:
     if fmt is _NATIVE:
         return native.decode(payload)
+    # Senders that may send model names in clear: public names pass, others are hashed with the collector's key.
     if fmt is _AMPLITUDE:
-        return amplitude.decode(payload)
-    return blindai.decode(payload)
+        return amplitude.decode(payload, model_name_key=settings.model_name_key)
+    return blindai.decode(payload, model_name_key=settings.model_name_key)
 
 
 async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int]:
@@ -110,7 +111,7 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
         raise Refused(413, "too_many_events", fmt.error(413, message))
     _check_key(request, fmt, payload)
     try:
-        decoded = _decode(fmt, payload)
+        decoded = _decode(fmt, payload, settings)
         received_at = int(time.time() * 1000)
         checked = check_rows(decoded.rows, source=fmt.source, received_at_ms=received_at, strict=fmt.strict)
     except FormatError as exc:

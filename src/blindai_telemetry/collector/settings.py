@@ -30,6 +30,9 @@ class CollectorSettings:
     forward_amplitude_privacy_url: str = "https://amplitude.com"
     #: The forwarder's durable outbox (SQLite); defaults to a file beside the DuckDB store.
     forward_outbox: str | None = None
+    #: Secret key for hashing model names sent in clear by old BlindAI servers and Amplitude-format senders
+    #: (`formats.blindai.ModelNames`); `serve` keeps one in a file beside the store. None: a key per process.
+    model_name_key: bytes | None = None
 
     @property
     def loopback_only(self) -> bool:
