@@ -143,6 +143,11 @@ def bench_scale(tmp: Path, total: int, installs: list[str]) -> None:
           f"(all duplicates) {dup * 1000:.1f} ms")
     final = _timed(chdb.summary)
     print(f"  chDB summary() (FINAL, exact distinct counts): {final * 1000:.1f} ms")
+    daily = "SELECT toDate(time) AS day, count() AS n FROM events WHERE event = 'model_run' GROUP BY day"
+    with_final = _timed(lambda: chdb.fetch(daily))  # fetch() reads with the `final` setting
+    without = _timed(lambda: chdb._client.query(daily))
+    print(f"  chDB daily counts over 90 days: {with_final * 1000:.1f} ms through fetch() (FINAL), "
+          f"{without * 1000:.1f} ms without FINAL ({with_final / without:.2f}x)")
     seconds = _timed(lambda: chdb.delete_installs([victim]))
     print(f"  chDB delete_installs(one install): {seconds * 1000:.1f} ms")
     chdb.close()
