@@ -125,11 +125,13 @@ def test_delete_installs_removes_their_events_and_clears_client_ids(store: Store
 
 
 def test_a_deleted_event_can_be_stored_again(store: Store) -> None:
-    """Deletion forgets the event_ids too: a store keeps nothing about a deleted install."""
+    """Deletion forgets the event_ids too: a store keeps nothing about a deleted install, and the same
+    batch sent again is stored again (not taken for a retry of the deleted one)."""
     row = make_row(install_id="gone")
     store.write([row])
     store.delete_installs(["gone"])
     assert store.write([row]).inserted == 1
+    assert store.rows(install_id="gone") == [row]
 
 
 def test_delete_older_than_keeps_events_at_or_after_the_cutoff(store: Store) -> None:
@@ -138,6 +140,8 @@ def test_delete_older_than_keeps_events_at_or_after_the_cutoff(store: Store) -> 
     assert store.delete_older_than(2_000) == 1
     assert [r["event_id"] for r in store.rows()] == [edge["event_id"], new["event_id"]]
     assert store.write([old, edge]).inserted == 1  # the expired event's id is forgotten with it
+    assert store.write([old]).duplicates == 1
+    assert len(store.rows()) == 3
 
 
 def test_deletions_and_new_writes_keep_dedup_consistent_across_reopen(

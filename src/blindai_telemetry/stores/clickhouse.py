@@ -62,6 +62,12 @@ _CREATE_DELETIONS = """CREATE TABLE IF NOT EXISTS deletions (
   done_at_ms Nullable(Int64), events_deleted Nullable(Int64), version UInt64
 ) ENGINE = ReplacingMergeTree(version) ORDER BY id"""
 
+#: Bumped by every deletion; part of each insert's deduplication token (see `write`).
+_CREATE_EPOCHS = "CREATE TABLE IF NOT EXISTS deletion_epochs (at DateTime64(9, 'UTC')) ENGINE = MergeTree ORDER BY at"
+#: Which of these event_ids are stored, and the deletion epoch, in one round trip.
+_LOOK_UP = ("SELECT (SELECT toUnixTimestamp64Nano(max(at)) FROM deletion_epochs), groupArray(event_id)"
+            " FROM events WHERE event_id IN %s")
+
 _SELECT_ROWS = ", ".join(
     f"toUnixTimestamp64Milli({c.name}) AS {c.name}" if c.type == "TIMESTAMP" else c.name for c in EVENT_COLUMNS
 )
@@ -100,6 +106,7 @@ class ClickHouseStore(Store):
                 client.database = database
                 client.command(_CREATE_EVENTS)
                 client.command(_CREATE_DELETIONS)
+                client.command(_CREATE_EPOCHS)
         except StoreError:
             self.close()
             raise
@@ -162,17 +169,29 @@ class ClickHouseStore(Store):
             return _rows.result(0, len(rows))
         with self._lock, self._errors("write events"):
             seen: set[str] = set()
+            epoch = 0
             for ids in _chunks([row["event_id"] for row in unique]):
-                found = self._client.query("SELECT event_id FROM events WHERE event_id IN %s", [ids]).result_rows
-                seen.update(r[0] for r in found)
+                ((epoch, found),) = self._client.query(_LOOK_UP, [ids]).result_rows
+                seen.update(found)
             new = [row for row in unique if row["event_id"] not in seen]
             if new:
-                token = hashlib.sha256("\n".join(sorted(r["event_id"] for r in new)).encode()).hexdigest()
+                # The token names these events as of the last deletion: a retry of this batch is dropped by
+                # ClickHouse, while the same events sent again after their deletion are stored again.
+                material = "\n".join([str(epoch), *sorted(r["event_id"] for r in new)])
+                token = hashlib.sha256(material.encode()).hexdigest()
                 # One INSERT: ClickHouse writes it whole per partition (a batch spanning two months is two
                 # parts; if the second fails, the retry's token makes the first a no-op).
                 self._client.insert_arrow("events", _arrow.to_table(new),
                                           settings={"insert_deduplication_token": token, "insert_deduplicate": 1})
         return _rows.result(len(new), len(rows))
+
+    def _delete(self, where: str, params: list[Any]) -> int:
+        """Delete the events matching `where` (finished on return); return how many there were."""
+        # First move the epoch on, so no insert made from now on carries a token of the events going away.
+        self._client.command("INSERT INTO deletion_epochs VALUES (now64(9))")
+        count = self._client.query(f"SELECT count() FROM events FINAL WHERE {where}", params).result_rows
+        self._client.command(f"DELETE FROM events WHERE {where}", params, settings=_SYNC)
+        return int(count[0][0])
 
     def delete_installs(self, install_ids: Sequence[str]) -> int:
         ids = list(install_ids)
@@ -181,11 +200,9 @@ class ClickHouseStore(Store):
         deleted = 0
         with self._lock, self._errors("delete installs"):
             for chunk in _chunks(ids):
-                count = self._client.query("SELECT count() FROM events FINAL WHERE install_id IN %s", [chunk])
-                deleted += int(count.result_rows[0][0])
                 # ClickHouse has no multi-statement transaction: every step is idempotent, and the collector
                 # marks a deletion done only after all returned, so a failed one is finished by a retry.
-                self._client.command("DELETE FROM events WHERE install_id IN %s", [chunk], settings=_SYNC)
+                deleted += self._delete("install_id IN %s", [chunk])
                 self._client.command(
                     "ALTER TABLE events UPDATE client_install_id = NULL WHERE client_install_id IN %s",
                     [chunk], settings=_SYNC)
@@ -193,10 +210,7 @@ class ClickHouseStore(Store):
 
     def delete_older_than(self, cutoff_ms: int) -> int:
         with self._lock, self._errors("delete old events"):
-            where = "time < fromUnixTimestamp64Milli(toInt64(%s), 'UTC')"
-            count = self._client.query(f"SELECT count() FROM events FINAL WHERE {where}", [cutoff_ms]).result_rows
-            self._client.command(f"DELETE FROM events WHERE {where}", [cutoff_ms], settings=_SYNC)
-        return int(count[0][0])
+            return self._delete("time < fromUnixTimestamp64Milli(toInt64(%s), 'UTC')", [cutoff_ms])
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run dashboard SQL with the `final` setting: FINAL on every table, so merges never show twice."""
