@@ -101,6 +101,7 @@ def test_a_batch_with_one_bad_row_writes_nothing(store: Store, why: str, bad: di
         store.write([good, make_row(**bad), make_row()])
     assert store.rows() == []
     assert store.write([good]).inserted == 1  # and the good rows are not remembered as seen
+    assert store.rows() == [good]
 
 
 def test_a_row_that_is_not_a_mapping_is_refused(store: Store) -> None:

@@ -12,9 +12,11 @@ Schema choices (issue 7), each for a reason:
 - Dedup across collector processes, in three layers: (1) before inserting, look the batch's event_ids up
   (a bloom-filter skip index on `event_id` keeps this from scanning every granule); (2) the insert carries an
   `insert_deduplication_token` made from its event_ids, so a batch retried against another collector after
-  a timeout is dropped by ClickHouse itself; (3) the table is a `ReplacingMergeTree` on that key, so two
-  collectors racing on the same event leave two rows only until the next merge — and every read here uses
-  `FINAL` (and `fetch()` the `final` setting) so nothing is counted twice before it.
+  a timeout is dropped by ClickHouse itself (the token also names the last deletion, so events deleted and
+  then sent again are stored again rather than taken for that retry); (3) the table is a
+  `ReplacingMergeTree` on that key, so two collectors racing on the same event leave two rows only until the
+  next merge — and every read here uses `FINAL` (and `fetch()` the `final` setting) so nothing is counted
+  twice before it.
 - Deletion look-ups by `install_id` / `client_install_id` use bloom-filter skip indexes.
 - `fsync_after_insert`: an acknowledged insert is on disk, as DuckDB's WAL makes it (one fsync per batch).
 """
