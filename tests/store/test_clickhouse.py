@@ -166,3 +166,30 @@ def test_writes_reach_the_server_as_one_arrow_insert(chdb_http: ChdbHttpServer,
 def test_a_database_name_that_is_not_an_identifier_is_refused(chdb_http: ChdbHttpServer) -> None:
     with pytest.raises(ValueError, match="database name"):
         ClickHouseStore.from_url(_url(chdb_http, "x`; DROP TABLE y"))
+
+
+def test_reads_from_other_threads_while_the_writer_writes(collectors: tuple[ClickHouseStore, ClickHouseStore]) -> None:
+    """Over HTTP the dashboard's reads run beside the writer (no session, no shared lock) and see whole batches."""
+    store = collectors[0]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                assert store.summary()["events"] % 50 == 0
+        except BaseException as exc:
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        for _ in range(10):
+            store.write([make_row() for _ in range(50)])
+    finally:
+        done.set()
+        for t in readers:
+            t.join(timeout=30)
+    assert errors == []
+    assert store.summary()["events"] == 500
