@@ -201,3 +201,39 @@ def test_every_panel_is_in_the_openapi_description_with_its_filters(live: LiveSe
         assert {"from", "to", "app", "app_version", "mode", "include_ci", "format"} <= params
     assert "/api/v1/summary" in spec["paths"]
     assert "by" in {p["name"] for p in spec["paths"]["/api/v1/performance"]["get"]["parameters"]}
+
+
+def test_the_in_memory_store_answers_the_summary_and_501_for_panels(fleet_rows: Rows) -> None:
+    from blindai_telemetry.stores import InMemoryStore
+
+    from .conftest import build_app
+
+    store = InMemoryStore()
+    store.write(fleet_rows)
+    server = LiveServer(build_app(store))
+    try:
+        body = httpx.get(f"{server.url}/api/v1/summary").json()
+        assert (body["events"], body["installs"], body["panels"]) == (
+            len(fleet_rows), len({r["install_id"] for r in fleet_rows}), False)
+        assert body["seeded"] == sum(1 for r in fleet_rows if r["source"] == "seed")
+        response = httpx.get(f"{server.url}/api/v1/events")
+        assert response.status_code == 501
+        assert "has no SQL" in response.json()["detail"]
+    finally:
+        server.stop()
+
+
+def test_beyond_loopback_the_api_needs_the_admin_token(duck: Any) -> None:
+    from blindai_telemetry.collector.settings import CollectorSettings
+
+    from .conftest import build_app
+
+    server = LiveServer(build_app(duck, CollectorSettings(host="0.0.0.0", admin_token="t0ken", retention_days=3650)))
+    try:
+        assert httpx.get(f"{server.url}/api/v1/summary").status_code == 401
+        assert httpx.get(f"{server.url}/api/v1/events", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = httpx.get(f"{server.url}/api/v1/events", headers={"Authorization": "Bearer t0ken"})
+        assert ok.status_code == 200 and ok.json()["rows"]
+        assert httpx.get(f"{server.url}/").status_code == 200  # the page itself holds no data
+    finally:
+        server.stop()

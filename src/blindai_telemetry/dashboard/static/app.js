@@ -41,7 +41,7 @@ async function api(path, params, asText) {
     if (!response.ok) {
       let detail = response.statusText;
       try { detail = JSON.stringify((await response.json()).detail); } catch (e) { /* not JSON */ }
-      throw new Error(`${url.pathname}: ${response.status} ${detail}`);
+      throw Object.assign(new Error(`${url.pathname}: ${response.status} ${detail}`), {status: response.status});
     }
     return asText ? response.text() : response.json();
   }
@@ -250,12 +250,13 @@ async function loadPanel(id, generation) {
   }
 }
 
-async function loadAll() {
+async function loadAll(alsoWaitFor) {
   document.body.classList.add("loading");
   const error = document.getElementById("error-notice");
   try {
     const generation = ++dashboard.generation;
-    await Promise.all([...document.querySelectorAll(".panel")].map(s => loadPanel(s.dataset.panel, generation)));
+    const panels = [...document.querySelectorAll(".panel")].map(s => loadPanel(s.dataset.panel, generation));
+    await Promise.all([...panels, alsoWaitFor]);
     error.hidden = true;
   } catch (e) {
     error.textContent = String(e.message || e);
@@ -267,40 +268,50 @@ async function loadAll() {
   }
 }
 
+function showSummary(summary) {
+  dashboard.summary = summary;
+  document.getElementById("total-events").textContent = show(summary.events);
+  document.getElementById("total-installs").textContent = show(summary.installs);
+  document.getElementById("retention").textContent =
+    summary.retention_days ? `${show(summary.retention_days)} days` : "not set";
+  document.getElementById("retention").title = "Events older than this are deleted by the collector.";
+  if (summary.seeded > 0) {
+    const notice = document.getElementById("seeded-notice");
+    notice.textContent = `These figures include ${show(summary.seeded)} seeded events: synthetic history ` +
+                         "written by `blindai-telemetry demo`, not real use.";
+    notice.hidden = false;
+  }
+}
+
 async function start() {
   takeTokenFromHash();
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   Chart.defaults.color = "#374151";
   const error = document.getElementById("error-notice");
+  const fail = e => { error.textContent = String(e.message || e); error.hidden = false; };
   try {
-    const summary = dashboard.summary = await api("api/v1/summary");
-    document.getElementById("total-events").textContent = show(summary.events);
-    document.getElementById("total-installs").textContent = show(summary.installs);
-    document.getElementById("retention").textContent =
-      summary.retention_days ? `${show(summary.retention_days)} days` : "not set";
-    document.getElementById("retention").title = "Events older than this are deleted by the collector.";
-    if (summary.seeded > 0) {
-      const notice = document.getElementById("seeded-notice");
-      notice.textContent = `These figures include ${show(summary.seeded)} seeded events: synthetic history ` +
-                           "written by `blindai-telemetry demo`, not real use.";
-      notice.hidden = false;
-    }
-    if (!summary.panels) {
-      error.textContent = "This collector’s store has no SQL (in-memory store): only the totals above are available.";
-      error.hidden = false;
+    // The totals count all stored data and are the slowest answer: the panels do not wait for them. The
+    // first call goes alone, so that a collector that wants a token prompts for it once.
+    const panels = await api("api/v1/panels");
+    const summaryShown = api("api/v1/summary").then(showSummary);
+    let options;
+    try {
+      options = await api("api/v1/options");
+    } catch (e) {
+      if (e.status !== 501) throw e;
+      await summaryShown;
+      fail("This collector’s store has no SQL (in-memory store): only the totals above are available.");
       return;
     }
-    const [panels, options] = await Promise.all([api("api/v1/panels"), api("api/v1/options")]);
     const f = form().elements;
     fillSelect(f.app, options.apps, "All apps");
     fillSelect(f.app_version, options.app_versions, "All versions");
     fillSelect(f.mode, options.modes, "All modes");
     panels.forEach(buildPanel);
-    form().addEventListener("change", loadAll);
-    await loadAll();
+    form().addEventListener("change", () => loadAll());
+    await loadAll(summaryShown);
   } catch (e) {
-    error.textContent = String(e.message || e);
-    error.hidden = false;
+    fail(e);
   }
 }
 
