@@ -115,3 +115,18 @@ def test_sdk_drop_counters_become_metrics(collector: Collector) -> None:
         page = http.get("/metrics").text
     assert 'blindai_collector_sdk_dropped_total{reason="queue_full"} 3.0' in page
     assert "made_up_reason" not in page
+
+
+def test_old_servers_and_amplitude_senders_pass_the_write_key_where_they_can() -> None:
+    settings = CollectorSettings(write_keys=("k-one",), retention_days=0)
+    old = [{"user_id": "1A2B3C", "event_type": "started", "time": NOW_MS // 1000, "app_version": "0.5.6",
+            "event_properties": {"Started": {}}}]
+    amp = {"events": [{"event_type": "server_started", "device_id": "device-12345"}]}
+    with running(settings=settings) as c, c.client() as http:
+        assert http.post("/blindai", json=old).status_code == 401
+        assert http.post("/blindai?write_key=nope", json=old).status_code == 401
+        assert http.post("/blindai?write_key=k-one", json=old).status_code == 200
+        refused = http.post("/2/httpapi", json={**amp, "api_key": "nope"})
+        assert refused.status_code == 401 and refused.json()["code"] == 401  # Amplitude's error shape
+        assert http.post("/2/httpapi", json={**amp, "api_key": "k-one"}).status_code == 200
+        assert c.store.summary()["events"] == 2

@@ -80,6 +80,9 @@ def _check_key(request: Request, fmt: _Format, payload: Any) -> None:
     offered = [auth.bearer_token(request)]
     if fmt is _AMPLITUDE:
         offered.append(amplitude.api_key_of(payload))  # Amplitude's SDKs can only send their key in the body
+    elif fmt is _BLINDAI:
+        # Old servers cannot add headers, only a URL: `.../blindai?write_key=KEY` (the request log omits queries).
+        offered.append(request.query_params.get("write_key"))
     # Constant-time comparison: a write key is a secret and timing must not reveal its prefix.
     if not any(key is not None and hmac.compare_digest(key.encode(), k.encode())
                for key in offered for k in settings.write_keys):
