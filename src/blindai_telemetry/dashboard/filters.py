@@ -20,6 +20,8 @@ _NAME = re.compile(NAME_PATTERN)
 
 #: The funnel's window: "uploaded and ran within N days of the first start".
 MAX_WINDOW_DAYS = 90
+#: Days a range may name: what both engines' timestamps hold (ClickHouse's DateTime64 ends in 2299).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2261, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Filters:
             value = getattr(self, name)
             if value is not None and not _NAME.match(value):
                 raise ValueError(f"{name} must match {NAME_PATTERN}")
+        for day in (self.start, self.end):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                raise ValueError(f"days must be between {FIRST_DAY} and {LAST_DAY}")
         if self.start and self.end and self.start > self.end:
             raise ValueError("'from' must not be after 'to'")
         if not 1 <= self.window_days <= MAX_WINDOW_DAYS:
