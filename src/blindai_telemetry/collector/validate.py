@@ -10,7 +10,6 @@ mode (formats from senders we do not control) the value is dropped and counted i
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,53 +38,32 @@ class Checked:
     dropped_events: int = 0
 
 
-_INVALID = object()
-
-
 @dataclass(frozen=True)
 class _Spec:
     """How one field is checked for one event (precomputed: the check runs for every field of every event)."""
 
     field: catalogue.Field
+    kind: type
     column: bool  # stored in its own column, else in `properties`
     choices: frozenset[str] | None
     maximum: int
+    scrub: bool
 
 
 def _specs(event: str) -> dict[str, _Spec]:
     names = catalogue.CONTEXT_NAMES | catalogue.allowed_properties(event)
-    return {
-        name: _Spec(catalogue.FIELDS[name], name in _COLUMNS,
-                    frozenset(catalogue.FIELDS[name].choices or ()) or None, _INT_LIMITS.get(name, _INT64_MAX))
-        for name in names if name not in _REQUIRED
-    }
+    out = {}
+    for name in names - set(_REQUIRED):
+        f = catalogue.FIELDS[name]
+        out[name] = _Spec(f, f.type, name in _COLUMNS, frozenset(f.choices) if f.choices else None,
+                          _INT_LIMITS.get(name, _INT64_MAX), f.scrub)
+    return out
 
 
 #: Per event: the fields it may carry (context on every event, its own properties) and how to check them.
 _PLANS: dict[str, dict[str, _Spec]] = {name: _specs(name) for name in catalogue.EVENTS}
-
-
-def _check(spec: _Spec, value: Any) -> Any:
-    """`value` converted to the field's type, or `_INVALID` with no exception (the hot path)."""
-    kind = spec.field.type
-    if kind is str:
-        if type(value) is not str or not value or "\x00" in value:
-            return _INVALID
-        if spec.choices is not None and value not in spec.choices:
-            return _INVALID
-        return value
-    if kind is bool:
-        return value if type(value) is bool else _INVALID
-    if kind is int:
-        if type(value) is not int or value < 0 or value > spec.maximum:
-            return _INVALID
-        return value
-    # float fields accept JSON integers too; NaN and infinities cannot be stored or compared.
-    if type(value) is int:
-        value = float(value)
-    if type(value) is not float or not math.isfinite(value) or value < 0:
-        return _INVALID
-    return value
+#: Finite and non-negative: NaN fails every comparison, so `0 <= x <= _FLOAT_MAX` also refuses NaN and inf.
+_FLOAT_MAX = 1.7976931348623157e308
 
 
 @functools.lru_cache(maxsize=4096)
@@ -101,19 +79,19 @@ def _describe(f: catalogue.Field) -> str:
     return f"{article} {f.json_type()}" + ("" if f.type in (str, bool) else " >= 0")
 
 
-def _required(row: Mapping[str, Any], where: str) -> str | None:
+def _required(row: Mapping[str, Any], index: int) -> str | None:
     """The problem with the envelope of `row`, or None when it is sound."""
     for name in ("event_id", "install_id"):
         value = row.get(name)
         if type(value) is not str or not value or "\x00" in value:
-            return f"{where}.{name}: required, a non-empty string"
+            return f"events[{index}].{name}: required, a non-empty string"
         if len(value) > catalogue.MAX_STRING_LENGTH:
-            return f"{where}.{name}: longer than {catalogue.MAX_STRING_LENGTH} characters"
+            return f"events[{index}].{name}: longer than {catalogue.MAX_STRING_LENGTH} characters"
     if type(row.get("event")) is not str:
-        return f"{where}.event: required, a string"
+        return f"events[{index}].event: required, a string"
     time = row.get("time")
     if type(time) is not int or not 0 <= time <= MAX_TIME_MS:
-        return f"{where}.time: required, an integer of Unix milliseconds"
+        return f"events[{index}].time: required, an integer of Unix milliseconds"
     return None
 
 
@@ -124,15 +102,15 @@ def check_rows(
     out = Checked()
     max_len = catalogue.MAX_STRING_LENGTH
     for index, row in enumerate(rows):
-        where = f"events[{index}]"
-        problem = _required(row, where)
+        problem = _required(row, index)
         if problem is not None:
             if strict:
                 raise ValidationError(problem)
             out.dropped_events += 1
             continue
         event = row["event"]
-        if event not in _PLANS:
+        plan = _PLANS.get(event)
+        if plan is None:
             # An event this collector does not know (a newer SDK, or junk): dropped and counted, not an error,
             # so that an old collector still stores what it knows of a newer sender's batch.
             out.dropped_events += 1
@@ -142,7 +120,6 @@ def check_rows(
             "received_at": received_at_ms, "source": source,
         }
         extra: dict[str, Any] = {}
-        plan = _PLANS[event]
         items: list[tuple[str, Any]] = list(row.items())
         top = len(items)  # items past this index come from `properties`
         nested = row.get("properties")
@@ -150,39 +127,50 @@ def check_rows(
             if isinstance(nested, Mapping):
                 items.extend(nested.items())
             elif strict:
-                raise ValidationError(f"{where}.properties: expected an object")
+                raise ValidationError(f"events[{index}].properties: expected an object")
             else:
                 out.dropped_fields += 1
-        for position, (key, item) in enumerate(items):
-            if item is None:
-                continue
-            if key == "properties" or key in clean:
-                if position >= top:
-                    out.dropped_fields += 1  # an envelope field repeated in `properties`: not taken from there
+        for position, (key, value) in enumerate(items):
+            if value is None:
                 continue
             spec = plan.get(key)
             if spec is None:
-                out.dropped_fields += 1  # not in the catalogue, or not a property of this event
+                if (key == "properties" or key in clean) and position < top:
+                    continue  # the envelope, or the properties object itself
+                out.dropped_fields += 1  # not in the catalogue, not a property of this event, or misplaced
                 continue
-            checked = _check(spec, item)
-            if checked is _INVALID:
+            # The type checks are inlined: this loop runs for every field of every event.
+            kind, t = spec.kind, type(value)
+            if kind is str:
+                ok = t is str and value != "" and "\x00" not in value and (
+                    spec.choices is None or value in spec.choices)
+            elif kind is float:
+                if t is int:
+                    value, t = float(value), float
+                ok = t is float and 0.0 <= value <= _FLOAT_MAX
+            elif kind is int:
+                ok = t is int and 0 <= value <= spec.maximum
+            else:
+                ok = t is bool
+            if not ok:
                 # A value outside a field's choices is dropped even in strict mode: a newer SDK may know
                 # more modes or error kinds than this collector.
-                if strict and not (spec.choices and type(item) is str):
-                    raise ValidationError(f"{where}.{key}: expected {_describe(spec.field)}")
+                if strict and not (spec.choices and t is str):
+                    raise ValidationError(f"events[{index}].{key}: expected {_describe(spec.field)}")
                 out.dropped_fields += 1
                 continue
-            if type(checked) is str and len(checked) > max_len:
-                if strict:
-                    raise ValidationError(f"{where}.{key}: longer than {max_len} characters")
-                checked = checked[:max_len]
-            if spec.field.scrub and _personal(checked):
-                out.dropped_fields += 1  # looks like an address or a path: never stored
-                continue
+            if t is str:
+                if len(value) > max_len:
+                    if strict:
+                        raise ValidationError(f"events[{index}].{key}: longer than {max_len} characters")
+                    value = value[:max_len]
+                if spec.scrub and _personal(value):
+                    out.dropped_fields += 1  # looks like an address or a path: never stored
+                    continue
             if spec.column:
-                clean[key] = checked
+                clean[key] = value
             else:
-                extra[key] = checked
+                extra[key] = value
         clean["properties"] = extra or None
         out.rows.append(clean)
     return out
