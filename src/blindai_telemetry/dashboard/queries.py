@@ -157,33 +157,44 @@ def versions(store: Store, f: Filters) -> Table:
     return Table(columns, _fetch(store, sql, columns))
 
 
-def _by_latest(store: Store, f: Filters, own: bool, dimensions: Sequence[tuple[str, str, str]]) -> list[list[Any]]:
+Dimension = tuple[str, str, str]  # kind, column in `events`, column in the rollup
+
+
+def _by_latest(store: Store, f: Filters, groups: Sequence[tuple[bool, Sequence[Dimension]]]) -> list[list[Any]]:
     """[kind, value, installs]: each install counted once, under the value it reported last.
 
-    `own`: installs by their own events' `install_id`, else clients by `client_install_id`. `dimensions`:
-    (kind, column in events, column in the rollup). One pass groups by install (tens of thousands of groups),
-    then each dimension is a count over those few rows, instead of hashing every event's id per dimension."""
+    A group is (own, dimensions): `own` counts installs by their own events' `install_id`, else clients by
+    `client_install_id`. Installs are grouped first (tens of thousands of groups), then each dimension is a
+    count over those few rows, instead of hashing every event's id once per dimension."""
     d = _dialect(store)
+    ctes, parts = [], []
     if src := rollup.table_for(store):
-        latest = ", ".join(f"arg_max({r}, {r}_t) FILTER (WHERE {r} IS NOT NULL) AS {kind}" for kind, _, r in dimensions)
-        per_install = (f"SELECT id, {latest} FROM {src.table} "
-                       f"{where(f, d, 'own' if own else 'NOT own', by_day=True)} GROUP BY id")
+        # One pass over the rollup for every group: its rows say whether an id is the event's own.
+        columns = sorted({r for _, dims in groups for _, _, r in dims})
+        latest = ", ".join(f"arg_max({c}, {c}_t) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in columns)
+        ctes.append(f"per_install AS {d.materialized}(SELECT own, id, {latest} FROM {src.table} "
+                    f"{where(f, d, by_day=True)} GROUP BY own, id)")
+        for own, dims in groups:
+            parts += [f"SELECT '{kind}' AS kind, CAST({r} AS VARCHAR) AS value, count(*) AS installs FROM per_install "
+                      f"WHERE {'own' if own else 'NOT own'} AND {r} IS NOT NULL GROUP BY {r}" for kind, _, r in dims]
     else:
-        ident = "install_id" if own else "client_install_id"
-        latest = ", ".join(f"{d.latest(column)} AS {kind}" for kind, column, _ in dimensions)
-        per_install = (f"SELECT {ident}, {latest} FROM events {where(f, d, f'{ident} IS NOT NULL')} "
-                       f"GROUP BY {ident}")
-    parts = [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs FROM per_install "
-             f"WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _, _ in dimensions]
-    sql = f"WITH per_install AS {d.materialized}({per_install}) {' UNION ALL '.join(parts)}"
+        for i, (own, dims) in enumerate(groups):
+            ident = "install_id" if own else "client_install_id"
+            latest = ", ".join(f"{d.latest(column)} AS {kind}" for kind, column, _ in dims)
+            ctes.append(f"per_install_{i} AS {d.materialized}(SELECT {ident}, {latest} FROM events "
+                        f"{where(f, d, f'{ident} IS NOT NULL')} GROUP BY {ident})")
+            parts += [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs "
+                      f"FROM per_install_{i} WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _, _ in dims]
+    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(parts)}"
     return [[r["kind"], r["value"], int(r["installs"])] for r in store.fetch(sql)]
 
 
 def platforms(store: Store, f: Filters) -> Table:
-    rows = _by_latest(store, f, True, [("os", "os_name", "os_name"), ("arch", "arch", "arch")])
-    rows += _by_latest(store, f, False, [("client_os", "client_os_name", "os_name"),
-                                         ("client_arch", "client_arch", "arch"),
-                                         ("client_user_agent", "client_user_agent", "user_agent")])
+    rows = _by_latest(store, f, [
+        (True, [("os", "os_name", "os_name"), ("arch", "arch", "arch")]),
+        (False, [("client_os", "client_os_name", "os_name"), ("client_arch", "client_arch", "arch"),
+                 ("client_user_agent", "client_user_agent", "user_agent")]),
+    ])
     rows.sort(key=lambda r: (r[0], -r[2], r[1]))
     return Table(["kind", "value", "installs"], rows)
 
@@ -244,7 +255,7 @@ def uptime(store: Store, f: Filters) -> Table:
 def hardware(store: Store, f: Filters) -> Table:
     rows = []
     dimensions = [("cpu_count", "cpu_count", "cpu_count"), ("memory_gb", "memory_gb", "memory_gb")]
-    for kind, value, n in _by_latest(store, f, True, dimensions):
+    for kind, value, n in _by_latest(store, f, [(True, dimensions)]):
         number = float(value)
         rows.append([kind, int(number) if number.is_integer() else number, n])
     rows.sort(key=lambda r: (r[0], r[1]))

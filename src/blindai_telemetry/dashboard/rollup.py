@@ -62,13 +62,21 @@ class Rollup:
     """The rollup of one DuckDB store: built once in the background, then brought up to date on use."""
 
     def __init__(self, store: Store) -> None:
-        self._store = store
+        # Weak: the registry below is keyed by the store, and a strong reference here would keep it alive.
+        self._store_ref = weakref.ref(store)
         self._lock = threading.Lock()
         self._days: dict[Any, tuple[int, Any]] = {}
         self._checked_at = -CHECK_INTERVAL
         self.max_id = 0
         self.built = threading.Event()
         self._builder: threading.Thread | None = None
+
+    @property
+    def _store(self) -> Store:
+        store = self._store_ref()
+        if store is None:
+            raise StoreError("the store is gone")
+        return store
 
     def _select(self, condition: str | None) -> str:
         extra = (condition,) if condition else ()
