@@ -12,7 +12,7 @@ import pytest
 from collector_helpers import batch, event, running
 
 from blindai_telemetry.collector.metrics import Metrics
-from blindai_telemetry.collector.writer import BatchResult, BufferFull, Writer
+from blindai_telemetry.collector.writer import BatchResult, BufferFull, RowsRefused, Writer
 from blindai_telemetry.stores import InMemoryStore, Row, StoreError, WriteResult
 
 WAIT = 20.0
@@ -158,3 +158,41 @@ def test_a_full_write_buffer_answers_503_with_retry_after() -> None:
         store.gate.set()
         assert held.result(WAIT).status_code == 200
     assert store.summary()["events"] == 3
+
+
+class PickyStore(GatedStore):
+    """Refuses (ValueError, as the real stores do for an unfit row) any write holding a poisoned event."""
+
+    def write(self, rows: Sequence[Row]) -> WriteResult:
+        if any(r["event_id"].startswith("poison") for r in rows):
+            self.attempts += 1
+            raise ValueError("column 'event_id' is poisoned")
+        return super().write(rows)
+
+    attempts = 0
+
+
+def test_a_batch_the_store_refuses_fails_alone_with_400_not_the_batches_grouped_with_it() -> None:
+    store = PickyStore()
+    writer = Writer(store, Metrics())
+    writer.start()
+    try:
+        blocker = writer.submit_rows(_rows(1))
+        assert store.entered.wait(WAIT)
+        good, bad = _rows(2), _rows(1)
+        bad[0]["event_id"] = "poison-1"
+        futures = [writer.submit_rows(good), writer.submit_rows(bad), writer.submit_rows(_rows(3))]
+        store.gate.set()
+        assert blocker.result(WAIT) == BatchResult(1, 0)
+        assert futures[0].result(WAIT) == BatchResult(2, 0)
+        with pytest.raises(RowsRefused, match="poisoned"):
+            futures[1].result(WAIT)
+        assert futures[2].result(WAIT) == BatchResult(3, 0)
+    finally:
+        writer.stop(WAIT)
+    # The group of three was tried once, then each batch alone.
+    assert store.attempts == 2 and [len(w) for w in store.writes] == [1, 2, 3]
+    assert store.summary()["events"] == 6
+    with running(store) as c, c.client() as http:
+        r = http.post("/v1/batch", json=batch(event(event_id="poison-2")))
+    assert r.status_code == 400 and "refused" in r.json()["error"]

@@ -27,7 +27,7 @@ from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.collector.ratelimit import InstallRateLimiter
 from blindai_telemetry.collector.settings import CollectorSettings
 from blindai_telemetry.collector.validate import ValidationError, check_rows
-from blindai_telemetry.collector.writer import BatchResult, BufferFull, Writer
+from blindai_telemetry.collector.writer import BatchResult, BufferFull, RowsRefused, Writer
 from blindai_telemetry.stores.base import StoreError
 
 logger = logging.getLogger("blindai_telemetry.collector.ingest")
@@ -145,6 +145,8 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
         result = await asyncio.wrap_future(writer.submit_rows(checked.rows))
     except BufferFull as exc:
         raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
+    except RowsRefused as exc:
+        raise Refused(400, "invalid", fmt.error(400, f"the store refused the batch: {exc}")) from None
     except StoreError:
         raise Refused(503, "store_error", fmt.error(503, "the store is unavailable; retry later"),
                       RETRY_AFTER_BUSY) from None

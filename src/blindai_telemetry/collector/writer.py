@@ -34,6 +34,10 @@ DEFAULT_MAX_PENDING_EVENTS = 200_000
 MAX_GROUP_EVENTS = 50_000
 
 
+class RowsRefused(Exception):
+    """The store refused a batch's rows as invalid: answer 400 (retrying cannot help)."""
+
+
 class BufferFull(Exception):
     """The writer's buffer is full (or the writer is stopping): answer 503 with Retry-After."""
 
@@ -145,6 +149,14 @@ class Writer:
             job.future.set_result(result)
 
     def _write(self, group: list[_Job]) -> None:
+        try:
+            self._commit(group)
+        finally:
+            with self._cond:
+                self._pending_events -= sum(len(job.rows or ()) for job in group)
+                self._metrics.pending_events.set(self._pending_events)
+
+    def _commit(self, group: list[_Job]) -> None:
         rows: list[Row] = []
         for job in group:
             assert job.rows is not None
@@ -152,23 +164,26 @@ class Writer:
         started = time.perf_counter()
         try:
             result = self._store.write(rows)
-        except Exception as exc:  # noqa: BLE001 - seam: the store failed; every batch of the group gets a 503
-            logger.warning("store write of %d events failed: %s", len(rows), type(exc).__name__)
-            error = exc if isinstance(exc, StoreError) else StoreError(type(exc).__name__)
+        except StoreError as exc:  # the store is down or full: every batch of the group gets a 503
+            logger.warning("store write of %d events failed: %s", len(rows), exc)
             for job in group:
-                job.future.set_exception(error)
-        else:
-            self._metrics.store_write_seconds.observe(time.perf_counter() - started)
-            if self._forwarder is not None:
-                self._forward(rows)
-            self._metrics.deduplicated.inc(result.duplicates)
-            for job, batch in zip(group, _attribute(group, result), strict=True):
-                job.future.set_result(batch)
-        finally:
-            with self._cond:
-                self._pending_events -= len(rows)
-                self._metrics.pending_events.set(self._pending_events)
-
+                job.future.set_exception(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - seam: the store refused some rows (a validation gap)
+            if len(group) > 1:
+                # Write each batch alone, so that one bad batch does not fail the others committed with it.
+                for job in group:
+                    self._commit([job])
+                return
+            logger.warning("store refused a batch of %d events: %s", len(rows), type(exc).__name__)
+            group[0].future.set_exception(RowsRefused(str(exc)[:200]))
+            return
+        self._metrics.store_write_seconds.observe(time.perf_counter() - started)
+        self._metrics.deduplicated.inc(result.duplicates)
+        if self._forwarder is not None:
+            self._forward(rows)
+        for job, batch in zip(group, _attribute(group, result), strict=True):
+            job.future.set_result(batch)
 
     def _forward(self, rows: Sequence[Row]) -> None:
         """Add the committed rows to the forwarder's durable outbox before acknowledging them."""
