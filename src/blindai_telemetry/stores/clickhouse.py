@@ -9,15 +9,18 @@ Schema choices (issue 7), each for a reason:
   BlindAI servers report upper-case hex uids (and Amplitude senders any string) that a UUID column refuses.
 - `ORDER BY (event, toDate(time), install_id, event_id)`: the dashboard's queries filter and group by event
   and day; `install_id` next serves per-install reads; `event_id` last makes the key unique per event.
-- Dedup across collector processes, in three layers: (1) before inserting, look the batch's event_ids up
-  (a bloom-filter skip index on `event_id` keeps this from scanning every granule); (2) the insert carries an
-  `insert_deduplication_token` made from its event_ids, so a batch retried against another collector after
-  a timeout is dropped by ClickHouse itself (the token also names the last deletion, so events deleted and
-  then sent again are stored again rather than taken for that retry); (3) the table is a
-  `ReplacingMergeTree` on that key, so two collectors racing on the same event leave two rows only until the
-  next merge — and every read here uses `FINAL` (and `fetch()` the `final` setting) so nothing is counted
-  twice before it.
-- Deletion look-ups by `install_id` / `client_install_id` use bloom-filter skip indexes.
+- Dedup across collector processes, in three layers:
+  (1) before inserting, look the batch's event_ids up (no skip index for it: measured at 1 M rows, a bloom
+  filter on `event_id` made a 1,000-id look-up slower, 15 ms against 9 ms, as checking every id against
+  every granule's filter costs more than the scan);
+  (2) the insert carries an `insert_deduplication_token` made from its event_ids, so a batch retried against
+  another collector after a timeout is dropped by ClickHouse itself (the token also names the last deletion,
+  so events deleted and then sent again are stored again rather than taken for that retry);
+  (3) the table is a `ReplacingMergeTree` on that key, so two collectors racing on the same event leave two
+  rows only until the next merge — and every read here uses `FINAL` (and `fetch()` the `final` setting) so
+  nothing is counted twice before it (measured at 1 M rows: daily counts 15 ms plain, 55 ms with FINAL).
+- Deletion look-ups by `install_id` / `client_install_id` use bloom-filter skip indexes (measured at 1 M rows:
+  counting one install's events, 32 ms with the index against 52 ms without).
 - `fsync_after_insert`: an acknowledged insert is on disk, as DuckDB's WAL makes it (one fsync per batch).
 """
 
@@ -49,7 +52,6 @@ _BY_KIND = {"VARCHAR": _LOW, "DOUBLE": "Nullable(Float64)", "BIGINT": "Nullable(
 
 _CREATE_EVENTS = """CREATE TABLE IF NOT EXISTS events (
   {columns},
-  INDEX event_id_bf event_id TYPE bloom_filter(0.001) GRANULARITY 1,
   INDEX install_id_bf install_id TYPE bloom_filter(0.01) GRANULARITY 1,
   INDEX client_install_id_bf client_install_id TYPE bloom_filter(0.01) GRANULARITY 1
 ) ENGINE = ReplacingMergeTree
