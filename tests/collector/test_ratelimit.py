@@ -65,3 +65,11 @@ def test_a_throttled_install_gets_429_with_retry_after_and_nothing_stored() -> N
         assert throttled.status_code == 429 and "busy-install" in throttled.json()["throttled_devices"]
         assert "Retry-After" in throttled.headers
     assert c.store.summary()["events"] == 101
+
+
+def test_tokens_taken_for_a_batch_that_was_not_stored_are_given_back() -> None:
+    limiter = InstallRateLimiter(1000.0, 10.0, clock=Clock())
+    assert limiter.take({"a": 10_000}) == {}
+    limiter.give_back({"a": 4_000})
+    assert limiter.take({"a": 4_000}) == {}
+    assert limiter.take({"a": 1}) == {"a": 1}

@@ -121,12 +121,6 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
         raise Refused(exc.status, "invalid", exc.body) from None
     except ValidationError as exc:
         raise Refused(400, "invalid", fmt.error(400, str(exc))) from None
-    if fmt is _NATIVE:
-        for reason, n in native.sdk_dropped(payload).items():
-            metrics.sdk_dropped.labels(reason).inc(n)
-    dropped_fields = decoded.dropped_fields + checked.dropped_fields
-    metrics.dropped_fields.inc(dropped_fields)
-    metrics.dropped_events.inc(decoded.dropped_events + checked.dropped_events)
 
     limiter: InstallRateLimiter = request.app.state.limiter
     per_install = Counter(row["install_id"] for row in checked.rows)
@@ -143,13 +137,21 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
     writer: Writer = request.app.state.writer
     try:
         result = await asyncio.wrap_future(writer.submit_rows(checked.rows))
-    except BufferFull as exc:
-        raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
-    except RowsRefused as exc:
-        raise Refused(400, "invalid", fmt.error(400, f"the store refused the batch: {exc}")) from None
-    except StoreError:
+    except (BufferFull, RowsRefused, StoreError) as exc:
+        limiter.give_back(per_install)  # nothing was stored: the sender's retry must not be charged twice
+        if isinstance(exc, RowsRefused):
+            raise Refused(400, "invalid", fmt.error(400, f"the store refused the batch: {exc}")) from None
+        if isinstance(exc, BufferFull):
+            raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
         raise Refused(503, "store_error", fmt.error(503, "the store is unavailable; retry later"),
                       RETRY_AFTER_BUSY) from None
+    # Counted once the batch is stored, so that a refused batch and its retry are not counted twice.
+    if fmt is _NATIVE:
+        for reason, n in native.sdk_dropped(payload).items():
+            metrics.sdk_dropped.labels(reason).inc(n)
+    dropped_fields = decoded.dropped_fields + checked.dropped_fields
+    metrics.dropped_fields.inc(dropped_fields)
+    metrics.dropped_events.inc(decoded.dropped_events + checked.dropped_events)
     metrics.accepted.labels(fmt.source).inc(result.inserted)
     return result, dropped_fields, size
 

@@ -72,6 +72,13 @@ class InstallRateLimiter:
                 self._buckets.clear()
         return {}
 
+    def give_back(self, counts: Mapping[str, int]) -> None:
+        """Return tokens taken for events that were not stored after all (the store refused or failed)."""
+        for install, n in counts.items():
+            if install in self._buckets:
+                tokens, at = self._buckets[install]
+                self._buckets[install] = (min(self.capacity, tokens + n), at)
+
     def retry_after(self, counts: Mapping[str, int]) -> int:
         """Whole seconds until every install in `counts` could send its events (at least 1)."""
         now = self._clock()
