@@ -27,11 +27,10 @@ PerformanceBy = Literal["time", "version", "mode"]
 
 @dataclass
 class Table:
+    """A panel's answer: column names and rows of JSON-ready values (what the table view and CSV show)."""
+
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
 class NoSQLError(Exception):
@@ -47,9 +46,7 @@ def _dialect(store: Store) -> Dialect:
 
 def plain(value: Any) -> Any:
     """A value as JSON carries it: dates as ISO text, NaN as null, Decimal as float, lists recursively."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
