@@ -115,7 +115,8 @@ def main() -> None:
     began = time.perf_counter()
     path, end = seeded_file(RESULTS, args.events, args.installs)
     print(f"  file ready in {time.perf_counter() - began:.1f} s: {path.name}, "
-          f"{path.stat().st_size / 1e6:,.0f} MB; {os.cpu_count()} cores")
+          f"{path.stat().st_size / 1e6:,.0f} MB; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+          "(other work on the machine slows every figure below)")
     store = open_store(db=str(path))
     try:
         count = store.summary()["events"]
@@ -151,7 +152,8 @@ def main() -> None:
         print(f"  one after another, in process      {total:9.1f} ms  ÷ budget {total / PAGE_BUDGET_MS:.2f}")
         for n, page in pages.items():
             print(f"  over HTTP, {n} request(s) in flight       {page:9.1f} ms  ÷ budget {page / PAGE_BUDGET_MS:.2f}")
-        print(f"\nSlowest panel query: {worst:.1f} ms ({worst / PANEL_BUDGET_MS:.2f} of its budget)")
+        print(f"\nSlowest panel query: {worst:.1f} ms ({worst / PANEL_BUDGET_MS:.2f} of its budget); "
+              f"load average now {os.getloadavg()[0]:.1f}")
     finally:
         store.close()
 
