@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from blindai_telemetry.collector.app import create_app
 
+from blindai_telemetry.collector.app import create_app
 from blindai_telemetry.collector.settings import CollectorSettings
 from blindai_telemetry.reference.threaded import ThreadedServer
 from blindai_telemetry.stores import Store, open_store
