@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from blindai_telemetry.stores import InMemoryStore, Store
-
-from .chdb_http import ChdbHttpServer
+from blindai_telemetry.testing.chdb_http import ChdbHttpServer
 
 #: Opens a store; called again with the same location it reopens the same data (None: nothing persists).
 StoreFactory = Callable[[], Store]

@@ -12,8 +12,8 @@ import pytest
 
 from blindai_telemetry.stores import StoreError
 from blindai_telemetry.stores.clickhouse import ClickHouseStore
+from blindai_telemetry.testing.chdb_http import ChdbHttpServer
 
-from .chdb_http import ChdbHttpServer
 from .conftest import make_row
 
 _names = itertools.count()

@@ -1,4 +1,5 @@
-"""Test doubles shipped with the package: a fake Amplitude service (the SDK's fake is `InMemoryTransport`)."""
+"""Test doubles shipped with the package: a fake Amplitude service, and `chdb_http` (a ClickHouse HTTP front to
+chDB, imported by name: it needs the `test` extra). The SDK's fake is `InMemoryTransport`."""
 
 from blindai_telemetry.testing.fake_amplitude import FakeAmplitude, FakeAmplitudeState
 

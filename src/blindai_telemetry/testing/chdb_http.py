@@ -1,6 +1,11 @@
 """A small ClickHouse HTTP interface in front of chDB, on 127.0.0.1, so the real clickhouse-connect client is tested.
 
 Debian's clickhouse-server (18.16) is too old for clickhouse-connect; chDB is a current ClickHouse in-process.
+Shipped (needs the `test` extra's chdb) so the tests, the ingestion benchmark and users' own set-ups share it:
+in a process (`ChdbHttpServer(path)`), or as a process of its own that owns the chDB data, the way a ClickHouse
+server does for several collectors: `python -m blindai_telemetry.testing.chdb_http PATH [--port P]` prints
+`listening on http://127.0.0.1:PORT` and serves until SIGTERM or Ctrl-C.
+
 This front speaks the part of ClickHouse's HTTP interface that clickhouse-connect uses:
 
 Covered: the query in the body or in the `query` URL parameter (the body then being INSERT data); an INSERT
@@ -13,12 +18,17 @@ Not covered: compression (the client must use `compress=False`; a compressed req
 (`session_id` is ignored: the store never uses them), `param_*` server-side bind parameters (the store binds
 client-side), external data, progress headers, authentication (user and password are accepted as given),
 and of course a cluster, replication, `ON CLUSTER` DDL and several servers: one chDB engine is one node.
+Queries run one at a time (one chDB handle), where a server runs them side by side: a benchmark through this
+front measures a single-threaded server.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import signal
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -45,8 +55,8 @@ _ERROR_CODE = re.compile(r"Code: (\d+)")
 class ChdbHttpServer:
     """Serves chDB at `self.url` (http://127.0.0.1:PORT) from a background thread; one query at a time."""
 
-    def __init__(self, path: str) -> None:
-        self._session = chdb.session.Session(path)
+    def __init__(self, path: str, port: int = 0) -> None:
+        self._session: Any = chdb.session.Session(path)  # type: ignore[no-untyped-call]
         self._lock = threading.Lock()  # one chDB handle: requests run one after another
         self.requests: list[str] = []  # the SQL of every request, for tests to check what the client sent
         front = self
@@ -63,7 +73,7 @@ class ChdbHttpServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read self.requests instead
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -95,7 +105,7 @@ class ChdbHttpServer:
                 if params.get("database"):
                     self._session.query(f"USE `{params['database']}`")
                 status, out, headers = self._run(params, body)
-        except Exception as exc:  # any engine error goes back the way ClickHouse reports it
+        except Exception as exc:  # noqa: BLE001 - any engine error goes back the way ClickHouse reports it
             message = str(exc)
             code = _ERROR_CODE.search(message)
             self._reply(handler, 500, (message + "\n").encode(),
@@ -165,7 +175,7 @@ def _literal(value: str) -> str:
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
@@ -175,3 +185,26 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
             handler.rfile.readline()
     length = int(handler.headers.get("Content-Length") or 0)
     return handler.rfile.read(length) if length else b""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve chDB's data at PATH over HTTP until SIGTERM or Ctrl-C (one process owns the data, as a server)."""
+    parser = argparse.ArgumentParser(prog="python -m blindai_telemetry.testing.chdb_http", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", help="chDB data directory (created if missing)")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port, printed)")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server = ChdbHttpServer(args.path, args.port)
+    try:
+        print(f"listening on {server.url}", flush=True)
+        stop.wait()
+    finally:
+        server.close()  # closes the chDB session, so its data is flushed and its lock released
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
