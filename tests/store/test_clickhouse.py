@@ -193,3 +193,36 @@ def test_reads_from_other_threads_while_the_writer_writes(collectors: tuple[Clic
             t.join(timeout=30)
     assert errors == []
     assert store.summary()["events"] == 500
+
+
+def test_events_deleted_then_sent_again_are_stored_again_when_a_replica_clock_is_ahead(
+    collectors: tuple[ClickHouseStore, ClickHouseStore],
+) -> None:
+    """The deletion epoch in each insert's token counts deletions: a replica whose clock ran ahead stamped an
+    earlier deletion later than this one, and a latest-time epoch would not have moved, so the replay would
+    have been dropped as a retry of the deleted insert."""
+    first, second = collectors
+    first._client.command("INSERT INTO deletion_epochs VALUES ('2100-01-01 00:00:00')")
+    batch = [make_row(install_id="replayed"), make_row(install_id="replayed")]
+    first.write(batch)
+    assert second.delete_installs(["replayed"]) == 2
+    assert first.write([dict(r) for r in batch]).inserted == 2
+    assert len(second.rows("replayed")) == 2
+
+
+def test_a_deletion_that_matches_nothing_makes_no_mutation(
+    collectors: tuple[ClickHouseStore, ClickHouseStore],
+) -> None:
+    """Every collector runs retention hourly: the empty ones must not queue a mutation (run one at a time)."""
+    store = collectors[0]
+    store.write([make_row(install_id="kept", time=2_000_000_000_000)])
+
+    def mutations() -> int:
+        return int(store._client.query("SELECT count() FROM system.mutations WHERE database = %s AND table = 'events'",
+                                       [store.database]).result_rows[0][0])
+
+    assert store.delete_older_than(1_000_000_000_000) == 0
+    assert store.delete_installs(["never-seen"]) == 0
+    assert mutations() == 0
+    assert store.delete_installs(["kept"]) == 1
+    assert mutations() == 1  # the DELETE; no client_install_id named "kept", so no UPDATE

@@ -22,6 +22,9 @@ Schema choices (issue 7), each for a reason:
 - Deletion look-ups by `install_id` / `client_install_id` use bloom-filter skip indexes (measured at 1 M rows:
   counting one install's events, 32 ms with the index against 52 ms without).
 - `fsync_after_insert`: an acknowledged insert is on disk, as DuckDB's WAL makes it (one fsync per batch).
+- A cluster: the operator creates the tables with `schema(replicated=True)` on every replica beforehand (the
+  store's `CREATE ... IF NOT EXISTS` then keeps them). One shard only: a lightweight `DELETE` cannot go
+  through a `Distributed` table, and deletion is a promise (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -50,27 +53,53 @@ _TYPES = {
 _BY_KIND = {"VARCHAR": _LOW, "DOUBLE": "Nullable(Float64)", "BIGINT": "Nullable(Int64)",
             "INTEGER": "Nullable(Int32)", "BOOLEAN": "Nullable(Bool)"}
 
-_CREATE_EVENTS = """CREATE TABLE IF NOT EXISTS events (
-  {columns},
+_INDEXES = """,
   INDEX install_id_bf install_id TYPE bloom_filter(0.01) GRANULARITY 1,
-  INDEX client_install_id_bf client_install_id TYPE bloom_filter(0.01) GRANULARITY 1
-) ENGINE = ReplacingMergeTree
+  INDEX client_install_id_bf client_install_id TYPE bloom_filter(0.01) GRANULARITY 1"""
+_CREATE_EVENTS = """CREATE TABLE IF NOT EXISTS events (
+  {columns}{indexes}
+) ENGINE = {engine}
 PARTITION BY toYYYYMM(time)
 ORDER BY (event, toDate(time), install_id, event_id)
-SETTINGS non_replicated_deduplication_window = 10000, fsync_after_insert = 1, fsync_part_directory = 1""".format(
-    columns=",\n  ".join(f"{c.name} {_TYPES.get(c.name) or _BY_KIND[c.type]}" for c in EVENT_COLUMNS)
-)
+SETTINGS {window} = 10000, fsync_after_insert = 1, fsync_part_directory = 1"""
 # The latest record of a request wins: `version` orders a request's records (done after pending).
 _CREATE_DELETIONS = """CREATE TABLE IF NOT EXISTS deletions (
   id String, status LowCardinality(String), requested_at_ms Int64, install_count Int32,
   done_at_ms Nullable(Int64), events_deleted Nullable(Int64), version UInt64
-) ENGINE = ReplacingMergeTree(version) ORDER BY id"""
-
+) ENGINE = {engine} ORDER BY id"""
 #: Bumped by every deletion; part of each insert's deduplication token (see `write`).
-_CREATE_EPOCHS = "CREATE TABLE IF NOT EXISTS deletion_epochs (at DateTime64(9, 'UTC')) ENGINE = MergeTree ORDER BY at"
-#: Which of these event_ids are stored, and the deletion epoch, in one round trip.
-_LOOK_UP = ("SELECT (SELECT toUnixTimestamp64Nano(max(at)) FROM deletion_epochs), groupArray(event_id)"
-            " FROM events WHERE event_id IN %s")
+_CREATE_EPOCHS = "CREATE TABLE IF NOT EXISTS deletion_epochs (at DateTime64(9, 'UTC')) ENGINE = {engine} ORDER BY at"
+
+
+def schema(replicated: bool = False) -> list[str]:
+    """The statements that make the store's tables: as the store runs them on one server (`replicated=False`),
+    or for the replicas of a ClickHouse cluster, which the operator runs on each replica (or `ON CLUSTER`)
+    before the collectors start (docs/deployment.md shows these; a test checks that it shows them unchanged).
+
+    Replicated, every table is: the deletion records and epochs must be seen by every collector, whichever
+    replica it talks to; Keeper then holds the insert deduplication tokens, so a retry through another replica
+    is dropped too. The paths use the server's `{shard}`, `{database}` and `{replica}` macros.
+    """
+    def engine(kind: str, table: str, *args: str) -> str:
+        if not replicated:
+            return f"{kind}({', '.join(args)})" if args else kind
+        path = f"'/clickhouse/tables/{{shard}}/{{database}}/{table}', '{{replica}}'"
+        return f"Replicated{kind}({', '.join((path, *args))})"
+
+    columns = ",\n  ".join(f"{c.name} {_TYPES.get(c.name) or _BY_KIND[c.type]}" for c in EVENT_COLUMNS)
+    window = "replicated_deduplication_window" if replicated else "non_replicated_deduplication_window"
+    return [
+        _CREATE_EVENTS.format(columns=columns, indexes=_INDEXES, engine=engine("ReplacingMergeTree", "events"),
+                              window=window),
+        _CREATE_DELETIONS.format(engine=engine("ReplacingMergeTree", "deletions", "version")),
+        _CREATE_EPOCHS.format(engine=engine("MergeTree", "deletion_epochs")),
+    ]
+
+
+#: Which of these event_ids are stored, and the deletion epoch, in one round trip. The epoch counts the bumps
+#: rather than taking the latest time: on a cluster each replica stamps `at` with its own clock, and a bump
+#: stamped behind the latest would leave a maximum unchanged.
+_LOOK_UP = "SELECT (SELECT count() FROM deletion_epochs), groupArray(event_id) FROM events WHERE event_id IN %s"
 
 _SELECT_ROWS = ", ".join(
     f"toUnixTimestamp64Milli({c.name}) AS {c.name}" if c.type == "TIMESTAMP" else c.name for c in EVENT_COLUMNS
@@ -108,9 +137,8 @@ class ClickHouseStore(Store):
                 if not client.query("SELECT 1 FROM system.databases WHERE name = %s", [database]).result_rows:
                     client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
                 client.database = database
-                client.command(_CREATE_EVENTS)
-                client.command(_CREATE_DELETIONS)
-                client.command(_CREATE_EPOCHS)
+                for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
+                    client.command(statement)
         except StoreError:
             self.close()
             raise
@@ -191,11 +219,14 @@ class ClickHouseStore(Store):
 
     def _delete(self, where: str, params: list[Any]) -> int:
         """Delete the events matching `where` (finished on return); return how many there were."""
-        # First move the epoch on, so no insert made from now on carries a token of the events going away.
-        self._client.command("INSERT INTO deletion_epochs VALUES (now64(9))")
-        count = self._client.query(f"SELECT count() FROM events FINAL WHERE {where}", params).result_rows
-        self._client.command(f"DELETE FROM events WHERE {where}", params, settings=_SYNC)
-        return int(count[0][0])
+        count = int(self._client.query(f"SELECT count() FROM events FINAL WHERE {where}", params).result_rows[0][0])
+        if count:
+            # Nothing to delete, no mutation: with N collectors running retention hourly, most of theirs would
+            # be empty, and a table's mutations run one at a time. Before deleting, move the epoch on, so that no
+            # insert made from now on carries the token of an insert of the events going away.
+            self._client.command("INSERT INTO deletion_epochs VALUES (now64(9))")
+            self._client.command(f"DELETE FROM events WHERE {where}", params, settings=_SYNC)
+        return count
 
     def delete_installs(self, install_ids: Sequence[str]) -> int:
         ids = list(install_ids)
@@ -207,9 +238,10 @@ class ClickHouseStore(Store):
                 # ClickHouse has no multi-statement transaction: every step is idempotent, and the collector
                 # marks a deletion done only after all returned, so a failed one is finished by a retry.
                 deleted += self._delete("install_id IN %s", [chunk])
-                self._client.command(
-                    "ALTER TABLE events UPDATE client_install_id = NULL WHERE client_install_id IN %s",
-                    [chunk], settings=_SYNC)
+                where = "client_install_id IN %s"
+                if self._client.query(f"SELECT count() FROM events WHERE {where}", [chunk]).result_rows[0][0]:
+                    self._client.command(f"ALTER TABLE events UPDATE client_install_id = NULL WHERE {where}",
+                                         [chunk], settings=_SYNC)
         return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:

@@ -1,0 +1,1 @@
+"""Scale-out: several collector processes in front of one ClickHouse."""
