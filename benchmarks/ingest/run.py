@@ -7,8 +7,13 @@ Measures, in one run:
 3. the collector's memory (peak RSS sampled during the load, and the kernel's high-water mark);
 4. the floor, on the same payloads in this process: gunzip + msgspec decode + append to DuckDB through Arrow
    (no HTTP, no validation, no dedup) — what any collector in Python must at least spend.
-5. the same sustained load on `--store memory://`, which isolates what the DuckDB store costs.
+5. the same sustained load on `--store memory://`, which isolates what the DuckDB store costs;
+6. with `--stores ...,clickhouse` (the default): the same loaders against `serve --store clickhouse://...`, the
+   real clickhouse-connect client talking to chDB behind its HTTP front (`blindai_telemetry.testing.chdb_http`,
+   a process of its own, as a server is), with one collector and then two in front of it (each phase on a fresh
+   database), and the CPU time each process spent per 100k events.
 Targets (issue 3): >= 50,000 events/s sustained, p99 <= 50 ms at half rate. The loaders share the machine.
+`--quick` runs every step with 1 s phases: it checks that the benchmark works (the smoke test), not speed.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from benchmarks.ingest.payloads import EVENTS_PER_BATCH, make_batches
 TARGET_EVENTS_PER_S = 50_000
 TARGET_P99_MS = 50.0
 PACED_CONNECTIONS = 4
+#: One line of the printed table: measure, value, target (or None), ratio (or None).
+Row = tuple[str, float, float | None, float | None]
 
 
 def _post_loop(url: str, batches: list[bytes], interval: float | None, deadline: float,
@@ -97,21 +104,33 @@ def _rss_kb(pid: int, field: str) -> int:
     return 0
 
 
-def _phase(url: str, pid: int, loaders: int, connections: int, duration: float, rate: float | None,
-           seed: int) -> dict[str, Any]:
-    """Run loader processes against `url`; returns events acked per second, latencies and peak RSS."""
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _phase(url: str | list[str], pid: int, loaders: int, connections: int, duration: float, rate: float | None,
+           seed: int, watch: dict[str, int] | None = None) -> dict[str, Any]:
+    """Run loader processes against `url` (several: the loaders are spread over them); returns events acked per
+    second, latencies, the peak RSS of `pid`, and the CPU seconds each process of `watch` spent in the phase."""
+    urls = [url] if isinstance(url, str) else url
+    watch = watch or {}
     ctx = mp.get_context("fork")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     # Enough batches for 1.5x the target rate (unpaced) or for the asked rate (paced), split over the loaders.
     per_s = rate if rate else TARGET_EVENTS_PER_S * 1.5
     count = int(per_s * duration / EVENTS_PER_BATCH / loaders) + connections
-    procs = [ctx.Process(target=_loader, args=(url, seed + i, count, connections, rate / loaders if rate else None,
-                                               duration, ready, go, results)) for i in range(loaders)]
+    procs = [ctx.Process(target=_loader, args=(urls[i % len(urls)], seed + i, count, connections,
+                                               rate / loaders if rate else None, duration, ready, go, results))
+             for i in range(loaders)]
     for p in procs:
         p.start()
     for _ in procs:
         ready.get(timeout=300)
     peak_rss = 0
+    cpu_before = {name: _cpu_s(p) for name, p in watch.items()}
     started = time.perf_counter()
     go.set()
     outs: list[list[tuple[float, int]]] = []
@@ -122,6 +141,7 @@ def _phase(url: str, pid: int, loaders: int, connections: int, duration: float, 
         except Exception:  # queue.Empty: keep sampling the collector's memory
             continue
     elapsed = time.perf_counter() - started
+    cpu = {name: _cpu_s(p) - cpu_before[name] for name, p in watch.items()}
     for p in procs:
         p.join(30)
     samples = [s for out in outs for s in out]
@@ -135,12 +155,13 @@ def _phase(url: str, pid: int, loaders: int, connections: int, duration: float, 
         "requests": len(samples), "statuses": statuses,
         "p50_ms": statistics.median(ok_sorted) * 1000 if ok_sorted else float("nan"),
         "p99_ms": ok_sorted[int(len(ok_sorted) * 0.99) - 1] * 1000 if len(ok_sorted) >= 100 else float("nan"),
-        "peak_rss_mb": peak_rss / 1024,
+        "peak_rss_mb": peak_rss / 1024, "events": len(ok) * EVENTS_PER_BATCH, "cpu_s": cpu,
     }
 
 
 def _start_collector(workdir: Path, store: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     binary = str(Path(sys.executable).with_name("blindai-telemetry"))
+    workdir.mkdir(parents=True, exist_ok=True)
     err = (workdir / "collector.log").open("wb")
     process = subprocess.Popen(
         [binary, "serve", *store, "--port", "0", "--log-level", "warning", "--retention-days", "0"],
@@ -188,39 +209,32 @@ def _floor(workdir: Path, duration_batches: int) -> float:
     return len(batches) * EVENTS_PER_BATCH / elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
-    parser.add_argument("--loaders", type=int, default=2, help="loader processes")
-    parser.add_argument("--connections", type=int, default=8, help="concurrent connections per loader")
-    args = parser.parse_args()
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(60)
 
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        workdir = Path(tmp)
-        process, url = _start_collector(workdir, ["--db", str(workdir / "bench.duckdb")])
-        try:
-            sustained = _phase(url, process.pid, args.loaders, args.connections, args.duration, None, 1000)
-            half = sustained["events_per_s"] / 2
-            # Paced with one loader process and few connections: more loader threads on this 2-core machine
-            # measure the loader's own scheduling delays, not the collector's.
-            paced = _phase(url, process.pid, 1, PACED_CONNECTIONS, args.duration, half, 2000)
-            hwm_mb = _rss_kb(process.pid, "VmHWM") / 1024
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
-        # The same collector on the shipped in-memory store: what the HTTP + validation + writer path costs.
-        process, url = _start_collector(workdir, ["--store", "memory://"])
-        try:
-            memory = _phase(url, process.pid, args.loaders, args.connections, args.duration, None, 3000)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
-        floor = _floor(workdir, int(min(sustained["events_per_s"], 60_000) * 3 / EVENTS_PER_BATCH) + 20)
 
-    print(f"ingest benchmark: {os.cpu_count()} cores, {args.loaders} loader processes x {args.connections} "
-          f"connections, {args.duration:g} s per phase, batches of {EVENTS_PER_BATCH} native events, gzip")
-    print(f"{'measure':<44}{'value':>14}{'target':>14}{'ratio':>10}")
-    rows = [
+def _duckdb(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str]:
+    """The DuckDB collector: sustained, paced (latency), memory://, the floor; the rows of the table."""
+    process, url = _start_collector(workdir, ["--db", str(workdir / "bench.duckdb")])
+    try:
+        sustained = _phase(url, process.pid, args.loaders, args.connections, args.duration, None, 1000,
+                           watch={"collector": process.pid})
+        half = sustained["events_per_s"] / 2
+        # Paced with one loader process and few connections: more loader threads on this 2-core machine
+        # measure the loader's own scheduling delays, not the collector's.
+        paced = _phase(url, process.pid, 1, PACED_CONNECTIONS, args.duration, half, 2000)
+        hwm_mb = _rss_kb(process.pid, "VmHWM") / 1024
+    finally:
+        _stop(process)
+    # The same collector on the shipped in-memory store: what the HTTP + validation + writer path costs.
+    process, url = _start_collector(workdir, ["--store", "memory://"])
+    try:
+        memory = _phase(url, process.pid, args.loaders, args.connections, args.duration, None, 3000)
+    finally:
+        _stop(process)
+    floor = _floor(workdir, int(min(sustained["events_per_s"], 60_000) * 3 / EVENTS_PER_BATCH) + 20)
+    rows: list[Row] = [
         ("sustained events/s (durable 200s)", sustained["events_per_s"], TARGET_EVENTS_PER_S,
          sustained["events_per_s"] / TARGET_EVENTS_PER_S),
         ("same collector on memory:// (no DuckDB), ev/s", memory["events_per_s"], TARGET_EVENTS_PER_S,
@@ -233,11 +247,98 @@ def main() -> None:
         ("achieved rate in the paced phase (ev/s)", paced["events_per_s"], half, paced["events_per_s"] / half),
         ("collector peak RSS sampled (MB)", max(sustained["peak_rss_mb"], paced["peak_rss_mb"]), None, None),
         ("collector RSS high-water mark (MB)", hwm_mb, None, None),
+        ("DuckDB collector CPU s per 100k events", _per_100k(sustained, "collector"), None, None),
     ]
+    statuses = f"sustained {sustained['statuses']}, paced {paced['statuses']}, memory:// {memory['statuses']}"
+    return rows, statuses
+
+
+def _per_100k(phase: dict[str, Any], name: str) -> float:
+    return phase["cpu_s"][name] * 100_000 / phase["events"] if phase["events"] else float("nan")
+
+
+def _start_clickhouse(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """chDB behind its HTTP front, in a process of its own that owns the data (as a ClickHouse server)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "front.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "blindai_telemetry.testing.chdb_http", str(workdir / "data")],
+                                   stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())
+        if found:
+            return process, int(found.group(1))
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the chDB front did not start: " + log.read_text())
+
+
+def _clickhouse(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str]:
+    """The same loaders against 1, then 2 collectors on one ClickHouse (chDB via its HTTP front)."""
+    front, port = _start_clickhouse(workdir / "clickhouse")
+    phases: dict[int, dict[str, Any]] = {}
+    try:
+        for n in (1, 2):
+            store = f"clickhouse://default:@127.0.0.1:{port}/bench{n}?compress=false"
+            started = [_start_collector(workdir / f"clickhouse-{n}-{i}", ["--store", store]) for i in range(n)]
+            try:
+                watch = {"front": front.pid, **{f"collector{i}": p.pid for i, (p, _) in enumerate(started)}}
+                phases[n] = _phase([url for _, url in started], started[0][0].pid, args.loaders, args.connections,
+                                   args.duration, None, 4000 + 100 * n, watch=watch)
+            finally:
+                for process, _ in started:
+                    _stop(process)
+    finally:
+        _stop(front)
+    one, two = phases[1], phases[2]
+    collectors_cpu = {"cpu_s": {"all": sum(v for k, v in two["cpu_s"].items() if k != "front")},
+                      "events": two["events"]}
+    rows: list[Row] = [
+        ("ClickHouse (chDB front), 1 collector, ev/s", one["events_per_s"], TARGET_EVENTS_PER_S,
+         one["events_per_s"] / TARGET_EVENTS_PER_S),
+        ("ClickHouse (chDB front), 2 collectors, ev/s", two["events_per_s"], TARGET_EVENTS_PER_S,
+         two["events_per_s"] / TARGET_EVENTS_PER_S),
+        ("2 collectors / 1 collector", two["events_per_s"] / one["events_per_s"], None, None),
+        ("ClickHouse collector CPU s per 100k events", _per_100k(one, "collector0"), None, None),
+        ("chDB front CPU s per 100k events", _per_100k(one, "front"), None, None),
+        ("2 collectors: their CPU s per 100k events", _per_100k(collectors_cpu, "all"), None, None),
+        ("ClickHouse collector peak RSS sampled (MB)", max(one["peak_rss_mb"], two["peak_rss_mb"]), None, None),
+    ]
+    return rows, f"ClickHouse 1 collector {one['statuses']}, 2 collectors {two['statuses']}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--loaders", type=int, default=2, help="loader processes")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections per loader")
+    parser.add_argument("--stores", default="duckdb,clickhouse",
+                        help="comma-separated: duckdb (with memory:// and the floor), clickhouse [default: both]")
+    parser.add_argument("--quick", action="store_true", help="1 s phases: checks that it runs (smoke test)")
+    args = parser.parse_args()
+    stores = [name.strip() for name in args.stores.split(",") if name.strip()]
+    if not stores or set(stores) - {"duckdb", "clickhouse"}:
+        parser.error(f"--stores takes duckdb and/or clickhouse, got {args.stores!r}")
+    if args.quick:
+        args.duration = 1.0
+
+    rows: list[Row] = []
+    statuses: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        for name, run in (("duckdb", _duckdb), ("clickhouse", _clickhouse)):
+            if name in stores:
+                more, status = run(args, Path(tmp) / name)
+                rows += more
+                statuses.append(status)
+
+    print(f"ingest benchmark: {os.cpu_count()} cores, {args.loaders} loader processes x {args.connections} "
+          f"connections, {args.duration:g} s per phase, batches of {EVENTS_PER_BATCH} native events, gzip")
+    print(f"{'measure':<44}{'value':>14}{'target':>14}{'ratio':>10}")
     for name, value, target, ratio in rows:
         target_text = f"{target:>14,.0f}" if target is not None else f"{'':>14}"
         ratio_text = f"{ratio:>10.2f}" if ratio is not None else f"{'':>10}"
         print(f"{name:<44}{value:>14,.2f}{target_text}{ratio_text}")
-    print(f"responses: sustained {sustained['statuses']}, paced {paced['statuses']}, memory:// {memory['statuses']}; "
-          f"paced phase: 1 loader x {PACED_CONNECTIONS} connections; load average now {os.getloadavg()[0]:.1f}")
+    paced = f"paced phase: 1 loader x {PACED_CONNECTIONS} connections; " if "duckdb" in stores else ""
+    print(f"responses: {'; '.join(statuses)}; {paced}load average now {os.getloadavg()[0]:.1f}")
     print("ratio column: value / target for throughput, target / value for latency (>= 1 meets the target)")
