@@ -63,6 +63,9 @@ class ChdbHttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The headers and the body go out in two writes: with Nagle on, the second waits for the client's
+            # delayed ACK of the first, 40 ms on Linux, which made every small answer take 40 ms.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 front._handle(self)
