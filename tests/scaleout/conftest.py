@@ -8,6 +8,8 @@ tests of the module share one database and one set of collectors (starting proce
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import secrets
@@ -16,9 +18,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +32,7 @@ from blindai_telemetry.stores.clickhouse import ClickHouseStore
 BIN = str(Path(sys.executable).with_name("blindai-telemetry"))
 DATABASE = "scaleout"
 COLLECTORS = 3
+NOW_MS = int(time.time() * 1000)
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -144,3 +149,35 @@ def store(clickhouse: Process) -> Iterator[ClickHouseStore]:
     opened = ClickHouseStore.from_url(store_url(clickhouse))
     yield opened
     opened.close()
+
+
+def events(install_id: str, n: int, **fields: Any) -> list[dict[str, Any]]:
+    """`n` valid native events of one install, each with a fresh event_id and its own time."""
+    return [{"event_id": str(uuid.uuid4()), "event": "model_run", "time": NOW_MS - i, "install_id": install_id,
+             "session_id": "s-" + install_id[:8], "app": "blindai-server", "app_version": "0.6.3",
+             "os_name": "Linux", "arch": "x86_64", "mode": "simulation", "is_ci": False,
+             "properties": {"model_name": "resnet50", "duration_ms": 1.5, "ok": True}, **fields}
+            for i in range(n)]
+
+
+def post(collector: Process, batch: Sequence[dict[str, Any]]) -> httpx.Response:
+    """POST a native batch, gzip, as the SDK does."""
+    body = gzip.compress(json.dumps({"schema_version": 1, "sent_at": NOW_MS, "events": list(batch)}).encode())
+    return httpx.post(collector.url + "/v1/batch", content=body, timeout=60,
+                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+
+def wait_done(collector: Process, deletion_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        status = httpx.get(f"{collector.url}/v1/deletions/{deletion_id}", timeout=10).json()
+        if status["status"] == "done":
+            return dict(status)
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+
+
+def delete(collector: Process, *install_ids: str) -> str:
+    response = httpx.post(collector.url + "/v1/deletions", json={"install_ids": list(install_ids)}, timeout=30)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])

@@ -9,8 +9,6 @@ order of a deletion after the batches received before it (only those of its own 
 from __future__ import annotations
 
 import concurrent.futures
-import gzip
-import json
 import threading
 import time
 import uuid
@@ -23,26 +21,9 @@ import pytest
 
 from blindai_telemetry.stores.clickhouse import ClickHouseStore
 
-from .conftest import Process, start_collector
+from .conftest import NOW_MS, Process, delete, events, post, start_collector, wait_done
 
 pytestmark = pytest.mark.slow
-NOW_MS = int(time.time() * 1000)
-
-
-def events(install_id: str, n: int, **fields: Any) -> list[dict[str, Any]]:
-    """`n` valid native events of one install, each with a fresh event_id and its own time."""
-    return [{"event_id": str(uuid.uuid4()), "event": "model_run", "time": NOW_MS - i, "install_id": install_id,
-             "session_id": "s-" + install_id[:8], "app": "blindai-server", "app_version": "0.6.3",
-             "os_name": "Linux", "arch": "x86_64", "mode": "simulation", "is_ci": False,
-             "properties": {"model_name": "resnet50", "duration_ms": 1.5, "ok": True}, **fields}
-            for i in range(n)]
-
-
-def post(collector: Process, batch: Sequence[dict[str, Any]]) -> httpx.Response:
-    """POST a native batch, gzip, as the SDK does."""
-    body = gzip.compress(json.dumps({"schema_version": 1, "sent_at": NOW_MS, "events": list(batch)}).encode())
-    return httpx.post(collector.url + "/v1/batch", content=body, timeout=60,
-                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
 
 
 def at_once(calls: Sequence[Callable[[], httpx.Response]]) -> list[httpx.Response]:
@@ -59,22 +40,6 @@ def at_once(calls: Sequence[Callable[[], httpx.Response]]) -> list[httpx.Respons
 
 def stored_ids(store: ClickHouseStore, install_id: str) -> list[str]:
     return [row["event_id"] for row in store.rows(install_id, limit=100_000)]
-
-
-def wait_done(collector: Process, deletion_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        status = httpx.get(f"{collector.url}/v1/deletions/{deletion_id}", timeout=10).json()
-        if status["status"] == "done":
-            return dict(status)
-        assert time.monotonic() < deadline, status
-        time.sleep(0.05)
-
-
-def delete(collector: Process, *install_ids: str) -> str:
-    response = httpx.post(collector.url + "/v1/deletions", json={"install_ids": list(install_ids)}, timeout=30)
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def summaries(collectors: Sequence[Process]) -> list[dict[str, Any]]:
