@@ -6,12 +6,13 @@ import itertools
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from blindai_telemetry.stores import StoreError
-from blindai_telemetry.stores.clickhouse import ClickHouseStore
+from blindai_telemetry.stores.clickhouse import ClickHouseStore, schema
 from blindai_telemetry.testing.chdb_http import ChdbHttpServer
 
 from .conftest import make_row
@@ -226,3 +227,13 @@ def test_a_deletion_that_matches_nothing_makes_no_mutation(
     assert mutations() == 0
     assert store.delete_installs(["kept"]) == 1
     assert mutations() == 1  # the DELETE; no client_install_id named "kept", so no UPDATE
+
+
+def test_the_deployment_guide_gives_the_replicated_schema_the_store_makes() -> None:
+    """docs/deployment.md shows the cluster DDL; it must stay the store's schema with replicated engines."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    block = doc.split("<!-- generated: clickhouse-replicated-schema -->\n```sql\n", 1)[1].split("\n```", 1)[0]
+    assert block == ";\n\n".join(schema(replicated=True)) + ";"
+    plain = schema()
+    for replicated, local in zip(schema(replicated=True), plain, strict=True):  # the same tables, columns and keys
+        assert replicated.split("ENGINE")[0] == local.split("ENGINE")[0]
