@@ -183,8 +183,14 @@ def write_state(state: Mapping[str, Any], directory: Path | None = None) -> bool
 def append_sent_log(record: Mapping[str, Any], directory: Path | None = None) -> bool:
     """Append one record to the transparency log: {"sent_at": ms, "transport": name, "endpoint": url,
     "outcome": "ok"|"retry"|"drop"|"debug", "events": n, "payload": <the JSON object exactly as sent>}."""
+    return append_sent_line(json.dumps(record, separators=(",", ":"), sort_keys=True), directory)
+
+
+def append_sent_line(line: str, directory: Path | None = None) -> bool:
+    """Append one record already serialised as one line of JSON (the worker splices the batch's own bytes
+    in rather than serialise it a second time)."""
     path = (directory or config_dir()) / SENT_LOG
-    line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+    line += "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and path.stat().st_size + len(line) > SENT_LOG_MAX_BYTES:

@@ -193,7 +193,9 @@ class HttpTransport(Transport):
         return conn
 
     def encode_wire(self, body: bytes) -> bytes:
-        return gzip.compress(body, compresslevel=6)
+        # Level 1: a batch shrinks 20× already; level 6 took twice the CPU for 13 % fewer bytes (measured on
+        # 500 `model_run` events: 352 kB → 17.5 kB vs 15.2 kB, 0.9 vs 2.2 µs per event).
+        return gzip.compress(body, compresslevel=1)
 
     def send(self, body: bytes, timeout: float) -> SendResult:
         timeout = max(timeout, 0.05)

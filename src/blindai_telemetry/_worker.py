@@ -22,6 +22,7 @@ from typing import Any
 
 from blindai_telemetry import _context
 from blindai_telemetry._backoff import Backoff
+from blindai_telemetry._batch import SLICE, Batch, encode_native, event_ids, pause
 from blindai_telemetry._filter import PrivacyFilter
 from blindai_telemetry._records import LocalRecords
 from blindai_telemetry._spool import Spool
@@ -37,15 +38,6 @@ REQUEST_TIMEOUT = 10.0
 MAX_BATCH_BYTES = 1_000_000
 
 QueueItem = tuple[object, dict[str, Any], object, float]
-
-
-@dataclass
-class Batch:
-    events: list[dict[str, Any]]
-    dropped: dict[str, int]
-    #: How many of this process's queued items it stands for (0 for a batch replayed from the spool).
-    items: int = 0
-    spool_path: Path | None = None
 
 
 @dataclass
@@ -229,7 +221,10 @@ class Pipeline:
         events: list[dict[str, Any]] = []
         context = self.context
         start = _context.PROCESS_START
-        for name, properties, client, t in items:
+        ids = event_ids(len(items))  # before the first attempt: a retry never counts twice
+        for i, (name, properties, client, t) in enumerate(items):
+            if i and not i % SLICE:
+                self._pause()
             try:
                 props = self.filter(name, properties, client)
             except Exception:  # noqa: BLE001 - seam: a hostile value (raising __getattr__, …) loses its event only
@@ -238,7 +233,7 @@ class Pipeline:
             if props is None:
                 continue
             events.append({
-                "event_id": str(uuid.uuid4()),  # before the first attempt: a retry never counts twice
+                "event_id": ids[i],
                 "event": name,
                 "time": int(t * 1000),
                 **context,
@@ -246,6 +241,12 @@ class Pipeline:
                 "properties": props,
             })
         return events
+
+    def _pause(self) -> None:
+        """Let the host's threads have the GIL between slices of work (see _batch) — but not while shutting
+        down, when the host is only waiting for us and every millisecond counts against its deadline."""
+        if self._deadline is None:
+            pause()
 
     def _take_drops(self) -> dict[str, int]:
         """Move the drop counters into the batch about to be built: each drop is reported by exactly one batch
@@ -345,7 +346,8 @@ class Pipeline:
             return False
         payload = self._payload(batch)
         try:
-            body = self.transport.encode(payload)
+            native = type(self.transport).encode is Transport.encode
+            body = encode_native(payload, self._pause) if native else self.transport.encode(payload)
         except Exception:  # noqa: BLE001 - seam: a batch that cannot be encoded must not block the ones after it
             self._log_once("encode", "a transport could not encode a batch; it was dropped")
             self._refused(batch)

@@ -1,0 +1,103 @@
+"""The worker's per-batch work: event ids, the native JSON made in slices, and what the filter remembers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+from blindai_telemetry import ClientInfo, SendResult, Telemetry, _config
+from blindai_telemetry._batch import SLICE, encode_native, event_ids
+from blindai_telemetry._filter import REDACTED, PrivacyFilter, Scrubber
+from blindai_telemetry._transport import Transport, dumps
+
+CLIENT = ClientInfo(install_id="6f1d2c7e-8a7b-4c1e-9d2f-0b1c2d3e4f50", app_version="0.6.3", os_name="Linux",
+                    os_release="6.1.0", arch="x86_64", user_agent="blindai-python")
+
+
+def test_event_ids_are_distinct_version_4_uuids() -> None:
+    ids = event_ids(2000)
+    assert len(set(ids)) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+
+
+def test_native_encoding_in_slices_is_byte_for_byte_the_plain_serialisation() -> None:
+    calls: list[int] = []
+    for count in (0, 1, SLICE, SLICE + 1, 5 * SLICE + 3):
+        events = [{"event_id": str(i), "event": "model_run", "properties": {"model_name": "ré", "n": i}}
+                  for i in range(count)]
+        payload = {"schema_version": 1, "sent_at": 5, "dropped": {"queue_full": 2}, "events": events}
+        calls.clear()
+        assert encode_native(payload, lambda: calls.append(1)) == dumps(payload)
+        assert len(calls) == max(0, (count - 1) // SLICE)  # a pause between slices, none after the last
+    assert encode_native({"events": [], "x": 1}, lambda: None) == dumps({"events": [], "x": 1})
+
+
+def test_the_scrubber_remembers_results_but_never_changes_them() -> None:
+    scrub = Scrubber(host_name="gpu-box-7", user_name="alice")
+    texts = ["alice@example.com", "5.15.0", "gpu-box-7 ran it", "x" * 300]
+    first = [scrub(t) for t in texts]
+    assert [scrub(t) for t in texts] == first
+    assert first[0] == REDACTED and first[1] == "5.15.0" and REDACTED in first[2] and len(first[3]) == 200
+    for i in range(5000):  # bounded: the memo is emptied rather than grown past its size
+        scrub(f"v{i}")
+    assert len(scrub._memo) <= 2048
+
+
+def test_a_cached_client_still_counts_its_drops_on_every_event() -> None:
+    drops: Counter[str] = Counter()
+    f = PrivacyFilter(drops, "hashed", "k" * 64, Scrubber(host_name="gpu-box-7", user_name="alice"))
+    bad = ClientInfo(install_id="not-a-uuid", arch="x86_64")
+    outs = [f("model_run", {"duration_ms": 1.0}, bad) for _ in range(3)]
+    assert outs == [{"duration_ms": 1.0, "client_arch": "x86_64"}] * 3
+    assert drops["invalid_value"] == 3
+    good = f("model_run", {"ok": True}, CLIENT)
+    assert good is not None and good["client_install_id"] == CLIENT.install_id and len(good) == 7
+    assert f("server_started", {}, CLIENT) == {}  # per event: server_started carries no client facts
+    assert drops["unknown_property"] == 6
+
+
+def test_a_string_that_cannot_be_utf8_loses_its_value_not_its_whole_batch(
+        make_telemetry: Callable[..., Telemetry]) -> None:
+    from blindai_telemetry import InMemoryTransport
+
+    transport = InMemoryTransport()
+    telemetry = make_telemetry(transport=transport, model_names="raw", flush_interval=60)
+    telemetry.track("model_run", model_name="bad\ud800name", duration_ms=1.0)
+    telemetry.track("model_run", model_name="resnet50", duration_ms=2.0)
+    assert telemetry.flush(timeout=10.0)
+    assert [e["properties"] for e in transport.events] == [
+        {"duration_ms": 1.0}, {"model_name": "resnet50", "duration_ms": 2.0}]
+    assert telemetry.stats()["dropped"] == {"invalid_value": 1}
+
+
+class _NotJson(Transport):
+    """A third-party transport whose encoding is not JSON (a binary format, say)."""
+
+    name = "binary"
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def encode(self, batch: object) -> bytes:
+        return b"\x00binary"
+
+    def send(self, body: bytes, timeout: float) -> SendResult:
+        self.sent += 1
+        return SendResult.OK
+
+
+def test_a_transport_that_does_not_speak_json_is_logged_and_delivers_once(
+        make_telemetry: Callable[..., Telemetry]) -> None:
+    transport = _NotJson()
+    telemetry = make_telemetry(transport=transport, flush_interval=0.05)
+    telemetry.track("server_started")
+    assert telemetry.flush(timeout=10.0)
+    assert telemetry.flush(timeout=0.3)  # a few more worker cycles: the delivered batch is never sent again
+    assert transport.sent == 1
+    (record,) = _config.read_sent_log()
+    assert record["transport"] == "binary" and record["outcome"] == "ok" and record["payload"] is None
+    assert json.loads(json.dumps(record)) == record
