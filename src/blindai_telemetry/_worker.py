@@ -153,10 +153,15 @@ class Pipeline:
         dropped = Counter(self.dropped_total)
         dropped.update(self.drops)
         dropped["queue_full"] += self.queue_full - self._queue_full_seen
+        handled = self.handled + self.queue_full
+        if self._stopping and self.spool is None:
+            # Shut down with events never delivered (the endpoint never came back): lost, so counted too.
+            dropped["unsent_at_exit"] = self.enqueued - handled
+            handled = self.enqueued
         return {
             "queued": len(self.queue),
             "enqueued": self.enqueued,
-            "handled": self.handled + self.queue_full,
+            "handled": handled,
             "sent": self.sent_events,
             "batches": self.sent_batches,
             "pending_batches": len(self.outbox),

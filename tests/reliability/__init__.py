@@ -1,0 +1,1 @@
+"""Reliability suites: faults, load, hostile input and privacy leaks (issue 8)."""

@@ -1,0 +1,49 @@
+"""The SDK fault matrix (issue 8): whatever the endpoint, the network or the proxy does, the host app gets no
+exception, loses only what overflows the bounded queue (each one counted and reported), receives every other
+event once the fault clears — never twice — and exits within about `shutdown_timeout`.
+
+One parametrised test per fault, on 127.0.0.1 only, driving the real SDK against `benchmarks.faults` (a raw
+socket endpoint that misbehaves on demand); `python -m benchmarks.faults` prints the same matrix with timings.
+Faults also covered at the transport level in tests/sdk: status mapping (test_http), 413 splits, 5xx retries,
+black-holed and down exits (test_lifecycle), TLS verification (test_tls_and_amplitude).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reliability.sdk_support import matrix
+
+FAULTS, ExitProbe, run_fault = matrix.FAULTS, matrix.ExitProbe, matrix.run_fault
+
+EVENTS, QUEUE = 300, 100
+#: Generous: interpreter start is not counted, the machine is shared; the tight figure is the benchmark's.
+EXIT_BOUND = 3.0
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_the_sdk_survives_the_fault_and_accounts_for_every_event(fault: matrix.Fault, tmp_path: Path) -> None:
+    probe = ExitProbe(fault, tmp_path)  # a separate process, running while this one plays the fault
+    try:
+        result = run_fault(fault, tmp_path, events=EVENTS, queue=QUEUE)
+    finally:
+        exit_seconds = probe.seconds()
+
+    assert result.raised == 0, "an exception reached the host app"
+    # Lost only beyond the bound: the queue holds QUEUE events and the worker one batch on top.
+    assert result.dropped.get("queue_full", 0) <= EVENTS - QUEUE
+    assert set(result.dropped) <= {"queue_full", "unsent_at_exit"}
+    assert result.lost_uncounted == 0, f"events lost without being counted: {result}"
+    assert result.delivered <= EVENTS
+    if fault.heals:  # once the fault clears, everything that was not dropped arrives, and its drops are reported
+        assert result.healed, f"not delivered after the fault cleared: {result}"
+        assert result.delivered + result.dropped.get("queue_full", 0) == EVENTS
+        assert "unsent_at_exit" not in result.dropped
+        assert result.reported == {k: v for k, v in result.dropped.items() if v}
+    else:  # nothing can arrive; what was still queued at shutdown is counted as unsent
+        assert result.delivered == 0 and result.dropped.get("unsent_at_exit", 0) > 0
+    if fault.mode != "reset":  # only an answer lost after the batch was stored makes the SDK send it again
+        assert result.duplicates == 0
+    assert exit_seconds < EXIT_BOUND, probe.stderr()
