@@ -44,6 +44,8 @@ class Fault:
     proxy: str | None = None
 
 
+#: Not a fault: the same run against a healthy endpoint, for the benchmark's reference row.
+BASELINE = Fault("none (healthy)", "healthy")
 FAULTS: tuple[Fault, ...] = (
     Fault("down", "down"),
     Fault("refusing", "refusing"),
@@ -143,8 +145,10 @@ def _percentile(samples: list[float], q: float) -> float:
 
 
 def run_fault(fault: Fault, workdir: Path, *, events: int = 300, queue: int = 100, hold: float = 0.3,
-              heal_timeout: float = 15.0) -> Result:
-    """Play `fault` against one Telemetry in this process and account for every event it tracked."""
+              rate: float | None = None, heal_timeout: float = 15.0) -> Result:
+    """Play `fault` against one Telemetry in this process and account for every event it tracked: `events` as
+    fast as possible, or at `rate` events/s (in 5 ms steps, the worker retrying meanwhile), then `hold` seconds
+    more of the fault before it heals."""
     raised = 0
     samples: list[float] = []
     with FaultyEndpoint(fault.mode, tls_dir=workdir / "tls") as endpoint, fault_environment(fault):
@@ -158,7 +162,12 @@ def run_fault(fault: Fault, workdir: Path, *, events: int = 300, queue: int = 10
                               config_dir=workdir / f"config-{fault.mode}-{fault.proxy}-{fault.dns}")
         before = rss_mb()
         clock = time.perf_counter_ns
+        step = max(1, round((rate or 0) * 0.005))
+        next_step = time.monotonic()
         for i in range(events):
+            if rate and i % step == 0:  # pacing a steady host, not synchronising: the figures need real time
+                next_step += 0.005
+                time.sleep(max(0.0, next_step - time.monotonic()))
             started = clock()
             try:
                 telemetry.track("model_run", model_name="resnet50", duration_ms=float(i), input_bytes=40, ok=True)
