@@ -217,13 +217,18 @@ class ClickHouseStore(Store):
                                           settings={"insert_deduplication_token": token, "insert_deduplicate": 1})
         return _rows.result(len(new), len(rows))
 
-    def _delete(self, where: str, params: list[Any]) -> int:
-        """Delete the events matching `where` (finished on return); return how many there were."""
+    def _delete(self, where: str, params: list[Any], *, unless_none: bool = False) -> int:
+        """Delete the events matching `where` (finished on return); return how many there were.
+
+        `unless_none`: no mutation when the count is 0 — for retention only, which N collectors run hourly and
+        which mostly finds nothing (a table's mutations run one at a time). A deletion request always mutates:
+        on a cluster the count may come from a replica that has not fetched the newest parts yet, while the
+        mutation reaches every part inserted before it, on every replica.
+        """
         count = int(self._client.query(f"SELECT count() FROM events FINAL WHERE {where}", params).result_rows[0][0])
-        if count:
-            # Nothing to delete, no mutation: with N collectors running retention hourly, most of theirs would
-            # be empty, and a table's mutations run one at a time. Before deleting, move the epoch on, so that no
-            # insert made from now on carries the token of an insert of the events going away.
+        if count or not unless_none:
+            # First move the epoch on, so that no insert made from now on carries the token of an insert of the
+            # events going away.
             self._client.command("INSERT INTO deletion_epochs VALUES (now64(9))")
             self._client.command(f"DELETE FROM events WHERE {where}", params, settings=_SYNC)
         return count
@@ -238,15 +243,14 @@ class ClickHouseStore(Store):
                 # ClickHouse has no multi-statement transaction: every step is idempotent, and the collector
                 # marks a deletion done only after all returned, so a failed one is finished by a retry.
                 deleted += self._delete("install_id IN %s", [chunk])
-                where = "client_install_id IN %s"
-                if self._client.query(f"SELECT count() FROM events WHERE {where}", [chunk]).result_rows[0][0]:
-                    self._client.command(f"ALTER TABLE events UPDATE client_install_id = NULL WHERE {where}",
-                                         [chunk], settings=_SYNC)
+                self._client.command(
+                    "ALTER TABLE events UPDATE client_install_id = NULL WHERE client_install_id IN %s",
+                    [chunk], settings=_SYNC)
         return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:
         with self._lock, self._errors("delete old events"):
-            return self._delete("time < fromUnixTimestamp64Milli(toInt64(%s), 'UTC')", [cutoff_ms])
+            return self._delete("time < fromUnixTimestamp64Milli(toInt64(%s), 'UTC')", [cutoff_ms], unless_none=True)
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run dashboard SQL with the `final` setting: FINAL on every table, so merges never show twice."""
