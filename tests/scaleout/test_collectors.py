@@ -157,9 +157,9 @@ def test_the_rate_limit_is_per_collector_process(collectors: list[Process]) -> N
     a, b, _ = collectors
     install = str(uuid.uuid4())
     started = time.monotonic()
-    burst_a = at_once([lambda: post(a, events(install, 2_000)) for _ in range(8)])
-    burst_b = at_once([lambda: post(b, events(install, 2_000)) for _ in range(8)])
+    burst = at_once([lambda c=c: post(c, events(install, 2_000)) for c in (a, b) for _ in range(8)])
     elapsed = time.monotonic() - started
+    burst_a, burst_b = burst[:8], burst[8:]
     for burst in (burst_a, burst_b):
         refused = [r for r in burst if r.status_code == 429]
         assert refused and all(int(r.headers["Retry-After"]) >= 1 for r in refused)
