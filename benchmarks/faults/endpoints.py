@@ -31,10 +31,12 @@ RETRY_AFTER = 1
 
 
 class FaultyEndpoint:
-    def __init__(self, mode: str, *, slow_delay: float = 5.0, tls_dir: Path | None = None) -> None:
+    def __init__(self, mode: str, *, slow_delay: float = 5.0, retry_after: int = RETRY_AFTER,
+                 tls_dir: Path | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         self.mode = mode
+        self.retry_after = retry_after
         self.slow_delay = slow_delay
         self.healed = threading.Event()
         self.lock = threading.Lock()
@@ -148,7 +150,7 @@ class FaultyEndpoint:
             self.healed.wait(self.slow_delay)
             mode = "healthy"
         if mode in ("500", "429"):
-            extra = f"Retry-After: {RETRY_AFTER}\r\n" if mode == "429" else ""
+            extra = f"Retry-After: {self.retry_after}\r\n" if mode == "429" else ""
             _send(conn, int(mode), b'{"error":"scripted"}', extra)
             return True
         batch = _decode(headers, body)

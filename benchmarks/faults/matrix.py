@@ -42,6 +42,8 @@ class Fault:
     dns: bool = False
     #: HTTP(S)_PROXY points at a port that refuses ("dead") or at a server that answers garbage ("garbage").
     proxy: str | None = None
+    #: The `Retry-After` of a 429, seconds.
+    retry_after: int = 1
 
 
 #: Not a fault: the same run against a healthy endpoint, for the benchmark's reference row.
@@ -53,6 +55,8 @@ FAULTS: tuple[Fault, ...] = (
     Fault("black-holed", "blackholed"),
     Fault("500", "500"),
     Fault("429 Retry-After", "429"),
+    # Throttled again and again (5 times or more opens the SDK's circuit): once healed, flush() must deliver.
+    Fault("429 repeated", "429", retry_after=0),
     Fault("413", "413"),
     Fault("garbage 200", "garbage"),
     Fault("reset mid-response", "reset"),
@@ -135,6 +139,10 @@ def heal_environment(fault: Fault) -> None:
             os.environ.pop(name, None)
 
 
+def endpoint_for(fault: Fault, workdir: Path) -> FaultyEndpoint:
+    return FaultyEndpoint(fault.mode, retry_after=fault.retry_after, tls_dir=workdir / "tls")
+
+
 def endpoint_url(fault: Fault, endpoint: FaultyEndpoint) -> str:
     return f"http://collector.faults.invalid:{endpoint.port}" if fault.dns else endpoint.url
 
@@ -151,7 +159,7 @@ def run_fault(fault: Fault, workdir: Path, *, events: int = 300, queue: int = 10
     more of the fault before it heals."""
     raised = 0
     samples: list[float] = []
-    with FaultyEndpoint(fault.mode, tls_dir=workdir / "tls") as endpoint, fault_environment(fault):
+    with endpoint_for(fault, workdir) as endpoint, fault_environment(fault):
         url = endpoint_url(fault, endpoint)
         transport = None
         if fault.mode == "tls":  # trusts the certificate the endpoint switches to when healed, not the first
@@ -221,7 +229,7 @@ class ExitProbe:
 
     def __init__(self, fault: Fault, workdir: Path) -> None:
         self._stack = contextlib.ExitStack()
-        endpoint = self._stack.enter_context(FaultyEndpoint(fault.mode, tls_dir=workdir / "tls"))
+        endpoint = self._stack.enter_context(endpoint_for(fault, workdir))
         env = dict(os.environ)
         apply(proxy_settings(fault, self._stack), env)
         env.update({"BLINDAI_TELEMETRY_CONFIG_DIR": str(workdir / f"exit-{fault.mode}-{fault.proxy}-{fault.dns}"),

@@ -44,6 +44,16 @@ def test_retry_after_is_used_as_it_is_and_marked_explicit() -> None:
     assert backoff.failed() < 7.0 and not backoff.explicit
 
 
+def test_only_the_receivers_wait_binds_flush_not_the_circuit_pause_after_it() -> None:
+    now = [0.0]
+    backoff = Backoff(clock=lambda: now[0])
+    for _ in range(CIRCUIT_THRESHOLD + 1):  # a run of 429s with Retry-After: 1
+        backoff.failed(retry_after=1.0)
+    assert backoff.remaining() >= CIRCUIT_PAUSE and backoff.explicit
+    now[0] = 1.5  # the receiver's second is over; what remains is our own pause, which flush() may cut short
+    assert backoff.remaining() > 0 and not backoff.explicit
+
+
 def test_an_answer_closes_the_circuit() -> None:
     backoff = Backoff()
     for _ in range(CIRCUIT_THRESHOLD + 2):
