@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 #: Every fault the endpoint itself can play. (DNS and proxy faults are played by the URL and the environment.)
-MODES = ("healthy", "down", "refusing", "slow", "blackholed", "500", "429", "413", "garbage", "reset", "tls")
+MODES = ("healthy", "down", "refusing", "slow", "trickle", "blackholed", "500", "429", "413", "garbage", "reset",
+         "tls")
+#: Mode "trickle" answers one byte at a time, this many seconds apart, until healed.
+TRICKLE_INTERVAL = 0.2
 #: Requests carrying more events than this are answered 413 in mode "413" (so the SDK must split).
 MAX_EVENTS_413 = 20
 RETRY_AFTER = 1
@@ -149,6 +152,12 @@ class FaultyEndpoint:
         if mode == "slow":
             self.healed.wait(self.slow_delay)
             mode = "healthy"
+        if mode == "trickle":  # every read gets a byte before any per-read timeout: only a total bound helps
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}":
+                if self.healed.wait(TRICKLE_INTERVAL):
+                    return False
+                conn.sendall(bytes([byte]))
+            return True
         if mode in ("500", "429"):
             extra = f"Retry-After: {self.retry_after}\r\n" if mode == "429" else ""
             _send(conn, int(mode), b'{"error":"scripted"}', extra)

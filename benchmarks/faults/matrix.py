@@ -52,6 +52,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("down", "down"),
     Fault("refusing", "refusing"),
     Fault("slow", "slow"),
+    Fault("trickling answer", "trickle"),
     Fault("black-holed", "blackholed"),
     Fault("500", "500"),
     Fault("429 Retry-After", "429"),

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import email.utils
+import functools
 import gzip
 import http.client
+import io
 import ipaddress
 import os
 import socket
@@ -222,6 +224,10 @@ class HttpTransport(Transport):
                                               "", ""))
             headers.update(self._proxy_headers)
         try:
+            # The socket timeout bounds each read, not the answer: a receiver trickling one byte at a time
+            # held a send with a 0.5 s timeout for 14 s. The answer is read against the request's deadline.
+            conn.response_class = functools.partial(  # type: ignore[assignment]  # only ever called like the class
+                _DeadlineResponse, deadline=time.monotonic() + timeout)
             conn.request("POST", target, body=wire, headers=headers)
             response = conn.getresponse()
             response.read(65536)  # drain (bounded) so the connection can be reused
@@ -238,6 +244,32 @@ class HttpTransport(Transport):
         if conn is not None and self._conn_pid == os.getpid():
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads a socket until a deadline: each read waits at most for what is left of it."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the answer took longer than the request's timeout")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()  # http.client's own reader: released, so the socket closes when the connection does
+        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
 
 
 def _proxy_for(scheme: str, host: str) -> str | None:

@@ -11,6 +11,6 @@ REPO = str(Path(__file__).resolve().parents[2])
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from benchmarks.faults import matrix  # noqa: E402 - importable only once the repository is on sys.path
+from benchmarks.faults import endpoints, matrix  # noqa: E402 - importable only once the repository is on sys.path
 
-__all__ = ["matrix"]
+__all__ = ["endpoints", "matrix"]

@@ -10,11 +10,13 @@ black-holed and down exits (test_lifecycle), TLS verification (test_tls_and_ampl
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from reliability.sdk_support import matrix
+from blindai_telemetry import HttpTransport, Outcome
+from reliability.sdk_support import endpoints, matrix
 
 FAULTS, ExitProbe, run_fault = matrix.FAULTS, matrix.ExitProbe, matrix.run_fault
 
@@ -47,3 +49,15 @@ def test_the_sdk_survives_the_fault_and_accounts_for_every_event(fault: matrix.F
     if fault.mode != "reset":  # only an answer lost after the batch was stored makes the SDK send it again
         assert result.duplicates == 0
     assert exit_seconds < EXIT_BOUND, probe.stderr()
+
+
+def test_an_answer_trickled_byte_by_byte_cannot_hold_a_send_beyond_its_timeout() -> None:
+    """Every read gets a byte before a per-read timeout would fire; the send's timeout bounds the whole answer."""
+    with endpoints.FaultyEndpoint("trickle") as endpoint:
+        transport = HttpTransport(endpoint.url)
+        started = time.monotonic()
+        result = transport.send(b'{"schema_version":1,"sent_at":0,"dropped":{},"events":[]}', timeout=0.5)
+        elapsed = time.monotonic() - started
+        transport.close()
+    assert result.outcome is Outcome.RETRY
+    assert elapsed < 2.0  # the whole answer would take 14 s
