@@ -23,6 +23,27 @@ def _matches(token: str | None, expected: str) -> bool:
     return token is not None and hmac.compare_digest(token.encode(), expected.encode())
 
 
+#: Headers a reverse proxy adds. Their values are never read (they carry the sender's address); their presence
+#: alone says the request did not come from a local operator, even though it reached us from 127.0.0.1.
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-forwarded-proto")
+
+_PROXIED = "this request came through a reverse proxy: start the collector with --admin-token and send it " \
+           "(Authorization: Bearer <token>)"
+
+
+def came_through_proxy(request: Request) -> bool:
+    """True when a reverse proxy forwarded the request (loopback is then no proof of a local operator)."""
+    return any(name in request.headers for name in PROXY_HEADERS)
+
+
+def is_operator(request: Request) -> bool:
+    """The admin token when one is configured; else a local caller, which a proxied request is not."""
+    settings: CollectorSettings = request.app.state.settings
+    if settings.admin_token is not None:
+        return is_admin(request)
+    return not came_through_proxy(request)
+
+
 def is_admin(request: Request) -> bool:
     """True when the request carries the admin token."""
     settings: CollectorSettings = request.app.state.settings
@@ -33,22 +54,29 @@ def require_admin(request: Request) -> None:
     """FastAPI dependency for operator endpoints (deletion by id list).
 
     Always needs the admin token when one is configured; with no token configured the server listens on
-    loopback only (the `serve` command refuses otherwise), and local operators are trusted.
+    loopback only (the `serve` command refuses otherwise), and local operators are trusted — but not a request
+    a reverse proxy on the same machine forwarded, which may come from anywhere.
     """
     settings: CollectorSettings = request.app.state.settings
-    if settings.admin_token is None:
+    if is_operator(request):
         return
-    if not is_admin(request):
-        raise HTTPException(status_code=401, detail="admin token required (Authorization: Bearer <token>)")
+    detail = "admin token required (Authorization: Bearer <token>)" if settings.admin_token else _PROXIED
+    raise HTTPException(status_code=401, detail=detail)
 
 
 def require_viewer(request: Request) -> None:
-    """FastAPI dependency for the query API: open on loopback, the admin token beyond it."""
+    """FastAPI dependency for the query API: open to local callers on loopback, the admin token otherwise.
+
+    A request a reverse proxy forwarded is not local, even on a loopback-only collector: the proxy may serve
+    the world. It needs the admin token, and is refused with a message saying so when none is configured.
+    """
     settings: CollectorSettings = request.app.state.settings
-    if settings.loopback_only:
+    if settings.loopback_only and not came_through_proxy(request):
         return
-    if not is_admin(request):
-        raise HTTPException(status_code=401, detail="admin token required (Authorization: Bearer <token>)")
+    if is_admin(request):
+        return
+    detail = "admin token required (Authorization: Bearer <token>)" if settings.admin_token else _PROXIED
+    raise HTTPException(status_code=401, detail=detail)
 
 
 def check_write_key(request: Request) -> None:

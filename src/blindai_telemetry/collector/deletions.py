@@ -30,7 +30,6 @@ from blindai_telemetry.collector import auth, openapi
 from blindai_telemetry.collector.body import BodyError, read_json
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.collector.ratelimit import TokenBucket
-from blindai_telemetry.collector.settings import CollectorSettings
 from blindai_telemetry.collector.writer import BufferFull, Writer
 from blindai_telemetry.stores.base import Deletion, Store, StoreError
 
@@ -96,7 +95,6 @@ def _perform(deletion: Deletion, install_ids: list[str], metrics: Metrics, forwa
                         503: {"description": "store unavailable"}},
              summary="Delete every event of some installs")
 async def request_deletion(request: Request) -> JSONResponse:
-    settings: CollectorSettings = request.app.state.settings
     metrics: Metrics = request.app.state.metrics
     try:
         payload, _ = await read_json(request, max_sent=_MAX_BODY, max_inflated=_MAX_BODY)
@@ -105,7 +103,7 @@ async def request_deletion(request: Request) -> JSONResponse:
     ids = _install_ids(payload)
     if isinstance(ids, str):
         return _error(400, ids)
-    operator = settings.admin_token is None or auth.is_admin(request)
+    operator = auth.is_operator(request)
     if len(ids) > (ADMIN_MAX_IDS if operator else SELF_SERVICE_MAX_IDS):
         if not operator:
             return _error(401, f"more than {SELF_SERVICE_MAX_IDS} install ids needs the admin token")
