@@ -43,8 +43,11 @@ def test_behind_a_local_reverse_proxy_loopback_is_no_proof_of_a_local_operator()
         assert http.get("/api/v1/summary").status_code == 200  # the local operator, straight to the port
 
 
-def test_behind_a_local_reverse_proxy_the_admin_token_opens_the_query_api() -> None:
+def test_once_an_admin_token_is_set_the_query_api_wants_it_even_on_loopback() -> None:
+    # The deployment guide's setup: loopback behind a proxy that adds no forwarding header (nginx's default).
     with running(settings=CollectorSettings(admin_token=TOKEN, retention_days=0)) as c, c.client() as http:
+        assert http.get("/api/v1/summary").status_code == 401
+        assert http.post("/v1/deletions", json={"install_ids": [f"a-{i}" for i in range(50)]}).status_code == 401
         proxied = {"X-Real-IP": "203.0.113.9"}
         assert http.get("/api/v1/summary", headers=proxied).status_code == 401
         auth = {**proxied, "Authorization": f"Bearer {TOKEN}"}

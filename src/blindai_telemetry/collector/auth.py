@@ -65,15 +65,15 @@ def require_admin(request: Request) -> None:
 
 
 def require_viewer(request: Request) -> None:
-    """FastAPI dependency for the query API: open to local callers on loopback, the admin token otherwise.
+    """FastAPI dependency for the query API and the dashboard's data.
 
-    A request a reverse proxy forwarded is not local, even on a loopback-only collector: the proxy may serve
-    the world. It needs the admin token, and is refused with a message saying so when none is configured.
+    With an admin token configured, always the token: a collector on loopback behind a reverse proxy on the same
+    machine sees every request come from 127.0.0.1, so loopback proves nothing once an operator has set a token
+    (the deployment guide's setup). Without one (only allowed on loopback), local callers are trusted — but not
+    a request carrying a proxy's forwarding headers, refused with a message saying to configure the token.
     """
     settings: CollectorSettings = request.app.state.settings
-    if settings.loopback_only and not came_through_proxy(request):
-        return
-    if is_admin(request):
+    if is_operator(request):
         return
     detail = "admin token required (Authorization: Bearer <token>)" if settings.admin_token else _PROXIED
     raise HTTPException(status_code=401, detail=detail)
