@@ -42,3 +42,9 @@ def test_accepted_events_are_forwarded_and_deletions_are_passed_on(tmp_path: Pat
             # Stored again (new data), but never forwarded: Amplitude would keep it after the deletion.
             assert later["event_id"] not in fake.state.insert_ids()
             assert c.store.summary()["events"] == 3
+            # The forwarder's state is on /metrics: three forwarded, one blocked, nothing left in the outbox.
+            _until(lambda: "blindai_collector_forward_outbox_events 0.0" in http.get("/metrics").text)
+            page = http.get("/metrics").text
+            assert "blindai_collector_forward_forwarded 3.0" in page
+            assert "blindai_collector_forward_blocked 1.0" in page
+            assert "blindai_collector_forward_deletions_sent 1.0" in page

@@ -6,7 +6,13 @@ tests do, without their counts mixing. Labels come from fixed lists only, so tha
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING, Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from blindai_telemetry.collector.forward import AmplitudeForwarder
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -42,5 +48,26 @@ class Metrics:
         self.pending_events = Gauge(
             "blindai_collector_pending_events", "Events waiting for the writer", registry=r)
 
+    def watch_forwarder(self, forwarder: AmplitudeForwarder) -> None:
+        """Export the Amplitude forwarder's backlog and counts, read from it at each scrape."""
+        r = self.registry
+        Gauge("blindai_collector_forward_outbox_events", "Events stored but not yet accepted by Amplitude",
+              registry=r).set_function(forwarder.pending)
+        Gauge("blindai_collector_forward_outbox_deletions", "Deleted installs not yet sent to Amplitude's Privacy API",
+              registry=r).set_function(forwarder.pending_deletions)
+        stats = forwarder.stats
+        for name, help_text in (("forwarded", "Events Amplitude accepted"),
+                                ("rejected", "Events Amplitude refused as invalid (dropped)"),
+                                ("blocked", "Events of deleted installs, never forwarded"),
+                                ("failures", "Failed forwarding attempts (network, 5xx, 429), retried"),
+                                ("deletions_sent", "Installs whose deletion Amplitude's Privacy API accepted")):
+            # Counts since the process started, read from the forwarder (which owns them) at each scrape.
+            Gauge(f"blindai_collector_forward_{name}", help_text + ", since start",
+                  registry=r).set_function(functools.partial(_read, stats, name))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _read(stats: Any, name: str) -> float:
+    return float(getattr(stats, name))
