@@ -1,8 +1,8 @@
 """Forwarding to Amplitude from several collectors: each forwards what it stored, from its own outbox.
 
-What holds: every event reaches Amplitude (a copy stored by two racing collectors is forwarded twice, and
-Amplitude drops the second by `insert_id`). What does not, yet: the list of deleted installs whose later events
-must never be forwarded lives in each collector's outbox, so a deletion requested on A does not stop B.
+Every event reaches Amplitude (a copy stored by two racing collectors is forwarded twice, and Amplitude drops the
+second by `insert_id`); a deletion requested on A stops B too: the deleted installs' keyed hashes are shared through
+the store, and each forwarder reads them before every batch it sends.
 """
 
 from __future__ import annotations
@@ -54,8 +54,6 @@ def test_what_each_collector_stores_reaches_amplitude_once_per_insert_id(
     wait_forwarded(fake, [e["event_id"] for e in batch])
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the forwarder's list of deleted installs is per collector "
-                                       "(its outbox); docs/deployment.md says so")
 def test_after_a_deletion_on_one_collector_no_collector_forwards_the_install(
     forwarding: tuple[FakeAmplitude, list[Process]],
 ) -> None:

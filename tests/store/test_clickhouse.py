@@ -125,6 +125,17 @@ def test_a_deletion_by_one_collector_holds_for_the_others(
     assert first.summary()["installs"] == 1
 
 
+def test_installs_blocked_from_forwarding_by_one_collector_are_seen_by_the_others(
+    collectors: tuple[ClickHouseStore, ClickHouseStore],
+) -> None:
+    a, b = collectors
+    assert a.shared_by_processes and a.forwarding_blocks() == set()
+    a.block_forwarding(["hash-1", "hash-2"])
+    b.block_forwarding(["hash-2", "hash-3"])  # the same install deleted twice, through two collectors
+    b.block_forwarding([])
+    assert a.forwarding_blocks() == b.forwarding_blocks() == {"hash-1", "hash-2", "hash-3"}
+
+
 def test_compression_is_on_unless_the_url_turns_it_off(chdb_http: ChdbHttpServer) -> None:
     database = f"compress{next(_names)}"
     default = ClickHouseStore.from_url(_url(chdb_http, database, query=""))

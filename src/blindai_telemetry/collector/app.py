@@ -112,6 +112,7 @@ def create_app(settings: CollectorSettings, store: Store, *,
     app.state.metrics = metrics
     app.state.forwarder = _forwarder(settings)
     if app.state.forwarder is not None:
+        app.state.forwarder.share_blocks_through(store)
         metrics.watch_forwarder(app.state.forwarder)
     app.state.writer = Writer(store, metrics, max_pending_events=max_pending_events, forwarder=app.state.forwarder)
     app.state.limiter = InstallRateLimiter(settings.rate_limit_per_s, settings.rate_window)

@@ -14,6 +14,10 @@ Deletions: Amplitude's User Privacy API (`POST /api/2/deletions/users`, Basic au
 call, ≤ 1 call a second). Amplitude keeps accepting events of a deleted user, so the forwarder itself refuses to
 forward a deleted install's later events: it keeps keyed hashes of deleted ids (never the ids in clear, except
 in the short queue of ids still to be sent to the Privacy API, which is emptied as soon as Amplitude accepts them).
+With several collectors on one shared store (ClickHouse), a deletion requested on one must stop them all: the
+hashes are also written to the store (`Store.block_forwarding`), and each forwarder reads the store's list right
+before every batch it sends, dropping what it holds of those installs. The hash key is derived from the Amplitude
+API key, which every collector forwarding to the same Amplitude project has, so their hashes agree.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import hmac
 import json
 import logging
 import random
-import secrets
 import sqlite3
 import threading
 import time
@@ -35,6 +38,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from blindai_telemetry.stores.base import Store, StoreError
 
 logger = logging.getLogger("blindai_telemetry.collector.forward")
 
@@ -136,16 +141,19 @@ class AmplitudeForwarder:
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """
         )
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'hash_key'").fetchone()
-        if row is None:
-            key = secrets.token_hex(32)
-            self._db.execute("INSERT INTO meta VALUES ('hash_key', ?)", (key,))
-        else:
-            key = row[0]
-        self._hash_key = bytes.fromhex(key)
+        # The same key in every collector forwarding to this Amplitude project, so that the hashes they share
+        # through the store agree; a hash is of a random install id, keyed so a short id cannot be guessed back.
+        self._hash_key = hmac.new(api_key.encode(), b"blindai-telemetry forwarding blocks", hashlib.sha256).digest()
+        self._shared: Store | None = None
+        self._known_shared: set[str] = set()
         self._sleep = sleep or (lambda s: self._stop.wait(s))
 
     # -- called by the collector ----------------------------------------------------------------------------------
+    def share_blocks_through(self, store: Store) -> None:
+        """Share deleted installs with the other collectors of `store` (when several processes write to it)."""
+        if store.shared_by_processes:
+            self._shared = store
+
     def _hash(self, install_id: str) -> str:
         return hmac.new(self._hash_key, install_id.encode(), hashlib.sha256).hexdigest()
 
@@ -189,7 +197,40 @@ class AmplitudeForwarder:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        if self._shared is not None:
+            # Raises StoreError: the deletion then stays pending (the requester asks again), never half-promised.
+            self._shared.block_forwarding([h for h, _ in hashes])
         self._wake.set()
+
+    def _block(self, hashes: Iterable[str]) -> None:
+        """Installs deleted through another collector: drop what is queued of them, refuse their later events."""
+        now = int(time.time() * 1000)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO blocked VALUES (?, ?)", [(h, now) for h in hashes])
+                dropped = self._db.executemany("DELETE FROM outbox WHERE install_hash = ?", [(h,) for h in hashes])
+                self.stats.blocked += max(0, dropped.rowcount)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _sync_shared_blocks(self) -> bool:
+        """Read the shared store's list before a send. False when it cannot be read: then nothing is sent."""
+        if self._shared is None:
+            return True
+        try:
+            shared = self._shared.forwarding_blocks()
+        except StoreError as err:
+            logger.warning("cannot read the deleted installs shared by other collectors (%s); will retry", err)
+            self._backoff_after(None)
+            return False
+        new = shared - self._known_shared
+        if new:
+            self._block(new)
+            self._known_shared |= new
+        return True
 
     def pending(self) -> int:
         with self._lock:
@@ -260,6 +301,8 @@ class AmplitudeForwarder:
         return status, parsed if isinstance(parsed, dict) else {}, retry_after
 
     def _send_batch(self) -> bool:
+        if self.pending() and not self._sync_shared_blocks():
+            return False
         with self._lock:
             rows = self._db.execute("SELECT seq, body FROM outbox ORDER BY seq LIMIT ?",
                                     (self._batch_limit,)).fetchall()

@@ -127,6 +127,19 @@ class Store(abc.ABC):
     def get_deletion(self, deletion_id: str) -> Deletion | None:
         """The record of a deletion request, or None."""
 
+    # Installs deleted on one collector must not be forwarded to Amplitude by another. A store that several
+    # collector processes share (ClickHouse) keeps the list; a store one process owns (DuckDB's file lock, the
+    # in-memory fake) leaves it to that process's forwarding outbox, which already has it.
+    #: True when several collector processes may write to this store at once.
+    shared_by_processes: bool = False
+
+    def block_forwarding(self, install_hashes: Sequence[str]) -> None:  # noqa: B027 - only shared stores need it
+        """Record keyed hashes of deleted installs (never the ids) for every collector sharing the store."""
+
+    def forwarding_blocks(self) -> set[str]:
+        """The keyed hashes recorded by `block_forwarding`, from every collector sharing the store."""
+        return set()
+
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run a read-only query in this store's `dialect` (dashboard and report queries)."""
         raise NotImplementedError(f"{type(self).__name__} has no SQL")

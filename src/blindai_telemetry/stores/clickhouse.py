@@ -69,6 +69,9 @@ _CREATE_DELETIONS = """CREATE TABLE IF NOT EXISTS deletions (
 ) ENGINE = {engine} ORDER BY id"""
 #: Bumped by every deletion; part of each insert's deduplication token (see `write`).
 _CREATE_EPOCHS = "CREATE TABLE IF NOT EXISTS deletion_epochs (at DateTime64(9, 'UTC')) ENGINE = {engine} ORDER BY at"
+#: Keyed hashes of deleted installs whose later events no collector may forward to Amplitude (collector.forward).
+_CREATE_FORWARD_BLOCKS = ("CREATE TABLE IF NOT EXISTS forward_blocks (install_hash String, blocked_at_ms Int64)"
+                          " ENGINE = {engine} ORDER BY install_hash")
 
 
 def schema(replicated: bool = False) -> list[str]:
@@ -93,6 +96,7 @@ def schema(replicated: bool = False) -> list[str]:
                               window=window),
         _CREATE_DELETIONS.format(engine=engine("ReplacingMergeTree", "deletions", "version")),
         _CREATE_EPOCHS.format(engine=engine("MergeTree", "deletion_epochs")),
+        _CREATE_FORWARD_BLOCKS.format(engine=engine("ReplacingMergeTree", "forward_blocks")),
     ]
 
 
@@ -120,6 +124,7 @@ class ClickHouseStore(Store):
     """Events in a ClickHouse database (created if missing). Safe to share between collector processes."""
 
     dialect = "clickhouse"
+    shared_by_processes = True
 
     def __init__(self, client: Any, database: str = "telemetry", *, in_process: bool = False) -> None:
         if not _DATABASE_NAME.match(database):
@@ -298,6 +303,18 @@ class ClickHouseStore(Store):
         id_, status, requested, count, done, deleted = result[0]
         return Deletion(id=id_, status=status, requested_at_ms=requested, install_count=count,
                         done_at_ms=done, events_deleted=deleted)
+
+    def block_forwarding(self, install_hashes: Sequence[str]) -> None:
+        if not install_hashes:
+            return
+        now = int(time.time() * 1000)
+        with self._lock, self._errors("record deleted installs for forwarding"):
+            values = ", ".join(["(%s, %s)"] * len(install_hashes))
+            self._client.command(f"INSERT INTO forward_blocks VALUES {values}",
+                                 [v for h in install_hashes for v in (h, now)])
+
+    def forwarding_blocks(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT DISTINCT install_hash FROM forward_blocks").result_rows}
 
     def close(self) -> None:
         with self._lock:
