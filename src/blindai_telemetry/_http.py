@@ -247,11 +247,17 @@ class HttpTransport(Transport):
 
 
 class _DeadlineReader(io.RawIOBase):
-    """Reads a socket until a deadline: each read waits at most for what is left of it."""
+    """Reads an answer until a deadline: each read waits at most for what is left of it.
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    It reads through http.client's own socket reader, which keeps the file descriptor open after the connection
+    is closed: a receiver that answers `Connection: close` (HTTP/1.0) makes http.client close the connection
+    before the body is read, and reading the bare socket then failed (EBADF), so a delivered batch was retried.
+    """
+
+    def __init__(self, sock: socket.socket, reader: Any, deadline: float) -> None:
         super().__init__()
         self._sock = sock
+        self._reader = reader  # a SocketIO: holds a reference that keeps the descriptor open until it closes
         self._deadline = deadline
 
     def readable(self) -> bool:
@@ -262,14 +268,18 @@ class _DeadlineReader(io.RawIOBase):
         if remaining <= 0:
             raise TimeoutError("the answer took longer than the request's timeout")
         self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
+        return int(self._reader.readinto(buffer))
+
+    def close(self) -> None:
+        self._reader.close()
+        super().close()
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
     def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
-        self.fp.close()  # http.client's own reader: released, so the socket closes when the connection does
-        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+        # http.client's buffered reader is replaced, its raw socket reader kept (see _DeadlineReader).
+        self.fp = io.BufferedReader(_DeadlineReader(sock, self.fp.detach(), deadline))
 
 
 def _proxy_for(scheme: str, host: str) -> str | None:

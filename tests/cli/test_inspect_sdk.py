@@ -41,7 +41,9 @@ def test_inspect_json_equals_what_the_receiver_got(invoke: Invoke, sink: Sink) -
     records = json.loads(invoke("inspect", "--json").stdout)
     assert [r["payload"] for r in records] == received
     assert all(r["transport"] == "http" and r["endpoint"] == sink.url and r["outcome"] == "ok" for r in records)
-    assert [r["events"] for r in records] == [1, 2, 1]
+    # Each flush() sends what was queued before it; the worker may split that further (it may already be awake
+    # when the next track() comes), so the batches are counted, not their exact grouping.
+    assert sum(r["events"] for r in records) == 4 and 3 <= len(records) <= 4
     assert "my-secret-model" not in json.dumps(records)  # the log shows the hashed name that was sent
 
 
@@ -51,13 +53,11 @@ def test_inspect_table_lists_the_batches_the_receiver_got(invoke: Invoke, sink: 
         send_three_batches(telemetry)
     finally:
         telemetry.shutdown(timeout=5)
-    rows = invoke("inspect").stdout.splitlines()[2:5]
     names = [[e["event"] for e in p["events"]] for p in sink.payloads()]  # type: ignore[index]
-    assert names == [["server_started"], ["model_uploaded", "model_run"], ["model_run"]]
+    assert [n for batch in names for n in batch] == ["server_started", "model_uploaded", "model_run", "model_run"]
+    rows = invoke("inspect").stdout.splitlines()[2:2 + len(names)]
     assert [row.split()[3:] for row in rows] == [
-        ["http", sink.url, "ok", "1", "server_started"],
-        ["http", sink.url, "ok", "2", "model_uploaded,", "model_run"],
-        ["http", sink.url, "ok", "1", "model_run"],
+        ["http", sink.url, "ok", str(len(batch)), *", ".join(batch).split()] for batch in names
     ]
 
 
