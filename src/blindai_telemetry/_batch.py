@@ -19,10 +19,12 @@ from typing import Any
 
 from blindai_telemetry._transport import dumps
 
-#: Events built or serialised between two pauses: about 150 µs of work. (Measured with a host thread waking
-#: every 0.5 ms beside a busy worker: its p99 wake-up delay was +8-15 % over no telemetry with slices of 32,
-#: +3-8 % with 8 or 16, and p99.9 was 4.8 ms without slicing against 1.3-1.7 ms with it.)
-SLICE = 16
+#: Events built or serialised between two pauses (~10 µs each). Shorter slices shorten the wait of a request
+#: that needs the GIL meanwhile, at the cost of more pauses (CPU). Measured with the reference server
+#: (`benchmarks.inference`, collector replaced by a sink that does no work, 24,000 requests, noise ±3.5 %):
+#: `run_model` p99 over no telemetry was +22 % with slices of 64, +16 % with 16, +12 % with 4, and +23-26 %
+#: before slicing; server CPU per request +61, +60, +83 µs.
+SLICE = 8
 #: How long each pause lets go of the GIL. `time.sleep(0)` is not enough: the worker takes the GIL back
 #: before a waiting thread has woken up, and that thread then waits out the full switch interval.
 PAUSE = 0.0001

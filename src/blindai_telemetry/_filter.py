@@ -163,7 +163,7 @@ class PrivacyFilter:
         self._clients: dict[tuple[str, object], tuple[dict[str, Any], Drops]] = {}
         self._allowed = {name: catalogue.allowed_properties(name) for name in catalogue.EVENTS}
         self.processors: tuple[Processor, ...] = (
-            self.allowed_properties, self.typed_values, self.model_name_policy, self.scrub_strings,
+            self.known_values, self.model_name_policy, self.scrub_strings,
         )
 
     def __call__(self, event: object, properties: Mapping[str, Any], client: object = None) -> dict[str, Any] | None:
@@ -201,22 +201,25 @@ class PrivacyFilter:
             self.drops.update(drops)
         return props
 
-    def allowed_properties(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
-        allowed = self._allowed[event]
-        kept = {k: v for k, v in props.items() if k in allowed}
-        if len(kept) != len(props):
-            self.drops["unknown_property"] += len(props) - len(kept)
-        return kept
-
-    def typed_values(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
+    def known_values(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
+        """The properties the catalogue allows for `event`, with values of the right type and choice (one pass:
+        this is the worker's most frequent loop)."""
+        allowed, fields = self._allowed[event], catalogue.FIELDS
         kept: dict[str, Any] = {}
+        unknown = invalid = 0
         for name, value in props.items():
-            checked = self._check(catalogue.FIELDS[name], value)
-            if checked is None:
-                if value is not None:  # None means "not known": nothing to send, nothing lost
-                    self.drops["invalid_value"] += 1
-            else:
+            if name not in allowed:
+                unknown += 1
+                continue
+            checked = self._check(fields[name], value)
+            if checked is not None:
                 kept[name] = checked
+            elif value is not None:  # None means "not known": nothing to send, nothing lost
+                invalid += 1
+        if unknown:
+            self.drops["unknown_property"] += unknown
+        if invalid:
+            self.drops["invalid_value"] += invalid
         return kept
 
     def _check(self, spec: catalogue.Field, value: object) -> object:
