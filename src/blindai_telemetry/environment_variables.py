@@ -23,6 +23,10 @@ BLINDAI_TELEMETRY_CONFIG_DIR = "BLINDAI_TELEMETRY_CONFIG_DIR"
 """Where the install id, the enable/disable setting and the transparency log live; defaults to the user's
 config directory (platformdirs). The demo and the tests point it elsewhere so they never touch the user's."""
 
+BLINDAI_TELEMETRY_ADMIN_TOKEN = "BLINDAI_TELEMETRY_ADMIN_TOKEN"
+"""Admin token that ``blindai-telemetry report --url`` sends to a collector's query API (same as ``--token``);
+an environment variable keeps it off the process list."""
+
 #: Variables whose presence means "running in CI" (events are then tagged ``is_ci``).
 CI_VARIABLES = (
     "CI", "CONTINUOUS_INTEGRATION", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI", "TRAVIS",

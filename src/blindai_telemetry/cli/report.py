@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
+from blindai_telemetry.environment_variables import BLINDAI_TELEMETRY_ADMIN_TOKEN
+
 DEFAULT_URL = "http://127.0.0.1:8787"
-#: The admin token for a collector listening beyond loopback; an environment variable keeps it off `ps`.
-TOKEN_VARIABLE = "BLINDAI_TELEMETRY_ADMIN_TOKEN"
 
 #: (panel, extra query parameters, section title) in the order the report prints them.
 SECTIONS: tuple[tuple[str, dict[str, str], str], ...] = (
@@ -55,7 +55,8 @@ def _http_source(url: str, token: str | None, timeout: float) -> Fetch:
             with exc:  # closes the response it holds
                 detail = exc.read().decode("utf-8", "replace")[:300]
             if exc.code == 401:
-                raise ReportError(f"{base} needs the admin token: set {TOKEN_VARIABLE} or pass --token") from None
+                raise ReportError(
+                    f"{base} needs the admin token: set {BLINDAI_TELEMETRY_ADMIN_TOKEN} or pass --token") from None
             raise ReportError(f"{base}/api/v1/{path} answered {exc.code}: {detail}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -171,7 +172,8 @@ LAYOUTS: dict[str, Callable[[dict[str, Any]], tuple[list[str], list[list[Any]]]]
 @click.option("--db", type=click.Path(dir_okay=False), help="Read this DuckDB file (no collector may have it open).")
 @click.option("--store", "store_url", metavar="URL", help="Read this store (clickhouse://…, chdb://…).")
 @click.option("--url", metavar="URL", help=f"Ask this collector's query API (default {DEFAULT_URL}).")
-@click.option("--token", envvar=TOKEN_VARIABLE, help=f"Admin token for --url (or ${TOKEN_VARIABLE}).")
+@click.option("--token", envvar=BLINDAI_TELEMETRY_ADMIN_TOKEN,
+              help=f"Admin token for --url (or ${BLINDAI_TELEMETRY_ADMIN_TOKEN}).")
 @click.option("--days", type=click.IntRange(1, 3650), default=30, show_default=True, help="The last N days (UTC).")
 @click.option("--granularity", type=click.Choice(["day", "week", "month"]), default="week", show_default=True)
 @click.option("--app", help="Only events of this app.")
