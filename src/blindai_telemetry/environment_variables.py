@@ -24,8 +24,15 @@ BLINDAI_TELEMETRY_CONFIG_DIR = "BLINDAI_TELEMETRY_CONFIG_DIR"
 config directory (platformdirs). The demo and the tests point it elsewhere so they never touch the user's."""
 
 BLINDAI_TELEMETRY_ADMIN_TOKEN = "BLINDAI_TELEMETRY_ADMIN_TOKEN"
-"""Admin token that ``blindai-telemetry report --url`` sends to a collector's query API (same as ``--token``);
-an environment variable keeps it off the process list."""
+"""Admin token: the one ``blindai-telemetry serve`` requires (same as ``--admin-token``) and the one
+``blindai-telemetry report --url`` sends to a collector's query API (same as ``--token``); an environment variable
+keeps it off the process list."""
+
+BLINDAI_TELEMETRY_FORWARD_AMPLITUDE_KEY = "BLINDAI_TELEMETRY_FORWARD_AMPLITUDE_KEY"
+"""``serve --forward-amplitude-key``: the Amplitude API key the collector forwards accepted events with."""
+
+BLINDAI_TELEMETRY_FORWARD_AMPLITUDE_SECRET_KEY = "BLINDAI_TELEMETRY_FORWARD_AMPLITUDE_SECRET_KEY"
+"""``serve --forward-amplitude-secret-key``: Amplitude's secret key, for its User Privacy API (deletions)."""
 
 #: Variables whose presence means "running in CI" (events are then tagged ``is_ci``).
 CI_VARIABLES = (

@@ -113,3 +113,17 @@ def test_model_names_from_old_servers_hash_the_same_across_restarts(tmp_path: Pa
         store.close()
     assert len(names) == 2 and names[0] == names[1] and names[0].startswith("h:")
     assert "acme" not in names[0]
+
+
+def test_the_admin_token_may_come_from_the_environment_and_stays_off_the_process_list(tmp_path: Path) -> None:
+    token = "token-from-the-environment"
+    served = start_serve(tmp_path, "--db", str(tmp_path / "t.duckdb"),
+                         env={"BLINDAI_TELEMETRY_ADMIN_TOKEN": token})
+    try:
+        cmdline = Path(f"/proc/{served.process.pid}/cmdline").read_bytes()
+        assert token.encode() not in cmdline
+        assert httpx.get(served.url + "/api/v1/summary", timeout=10).status_code == 401
+        ok = httpx.get(served.url + "/api/v1/summary", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert ok.status_code == 200
+    finally:
+        assert served.stop() == 0

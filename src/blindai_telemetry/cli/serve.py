@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from blindai_telemetry import environment_variables as ev
+
 if TYPE_CHECKING:
     import uvicorn
 
@@ -91,15 +93,17 @@ def _server_class() -> type[uvicorn.Server]:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port, printed at start).")
-@click.option("--admin-token", default=None, metavar="TOKEN",
+@click.option("--admin-token", default=None, metavar="TOKEN", envvar=ev.BLINDAI_TELEMETRY_ADMIN_TOKEN,
               help="Token for operator endpoints (deletion by id list, query API, dashboard beyond loopback).")
 @click.option("--write-key", "write_keys", multiple=True, metavar="KEY",
               help="Require this key on ingestion (Authorization: Bearer KEY, or api_key on /2/httpapi). Repeatable.")
 @click.option("--retention-days", default=365, show_default=True, type=click.IntRange(min=0),
               help="Delete events older than this many days (at start, then hourly); 0 keeps them forever.")
-@click.option("--forward-amplitude-key", default=None, metavar="KEY", help="Also forward accepted events to Amplitude.")
+@click.option("--forward-amplitude-key", default=None, metavar="KEY", envvar=ev.BLINDAI_TELEMETRY_FORWARD_AMPLITUDE_KEY,
+              help="Also forward accepted events to Amplitude.")
 @click.option("--forward-amplitude-url", default="https://api2.amplitude.com", show_default=True, metavar="URL")
 @click.option("--forward-amplitude-secret-key", default=None, metavar="KEY",
+              envvar=ev.BLINDAI_TELEMETRY_FORWARD_AMPLITUDE_SECRET_KEY,
               help="Amplitude secret key: deletions are then also sent to Amplitude's User Privacy API.")
 @click.option("--forward-outbox", default=None, metavar="PATH",
               help="The forwarder's durable outbox (SQLite) [default: beside the DuckDB file].")
