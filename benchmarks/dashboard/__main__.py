@@ -46,7 +46,7 @@ def _median_ms(run: Callable[[], Any], repeat: int) -> float:
 def panel_cases(store: Store, f: Filters) -> dict[str, Callable[[], Any]]:
     """Every panel as the page loads it, plus the variants a user reaches with one click."""
     cases: dict[str, Callable[[], Any]] = {
-        "summary": lambda: (store.summary(), store.fetch("SELECT count(*) FROM events WHERE source = 'seed'")),
+        "summary": lambda: queries.summary(store),
         "options": lambda: queries.options(store),
     }
     for panel in queries.PANELS.values():

@@ -76,3 +76,34 @@ def test_new_events_and_deletions_reach_the_rollup(tmp_path: Path) -> None:
     with duckdb.connect(str(path)) as conn:
         tables = {t for (t,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert "events" in tables and "install_days" not in tables
+
+
+def _raw_summary(store: Store) -> dict[str, Any]:
+    return {**store.summary(), "seeded": queries.seeded_count(store)}
+
+
+def test_the_summary_from_the_rollup_equals_the_raw_counts(duck: Store) -> None:
+    assert rollup.table_for(duck, wait=True) is not None  # so the summary counts installs from the rollup
+    got = queries.summary(duck)
+    assert got == _raw_summary(duck)
+    assert got["installs"] > got["servers"] > 0 and got["clients"] > 0 and got["seeded"] > 0
+
+
+def test_the_summary_counts_what_is_stored_at_once_not_a_second_later(tmp_path: Path) -> None:
+    store = open_duckdb(tmp_path / "summary.duckdb")
+    try:
+        monday = date(2026, 6, 1)
+        store.write([_event("a", monday), _event("b", monday, source="seed")])
+        assert rollup.table_for(store, wait=True) is not None
+        assert queries.summary(store) == _raw_summary(store)
+        # Written and deleted right after a check: the panels may lag by up to a second, the summary may not.
+        store.write([_event("c", monday), _event("a", date(2026, 6, 2), "model_run", client_install_id="k", mode=None)])
+        after_write = queries.summary(store)
+        assert after_write == _raw_summary(store)
+        assert (after_write["installs"], after_write["servers"], after_write["clients"]) == (3, 3, 1)
+        store.delete_installs(["a", "k"])
+        assert queries.summary(store) == _raw_summary(store) | {"installs": 2, "clients": 0}
+        store.delete_installs(["b", "c"])
+        assert queries.summary(store) == {"events": 0, "installs": 0, "servers": 0, "clients": 0, "seeded": 0}
+    finally:
+        store.close()

@@ -81,9 +81,7 @@ def _store_source(db: str | None, store_url: str | None) -> tuple[Fetch, Callabl
 
     def fetch(path: str, params: dict[str, str]) -> dict[str, Any]:
         if path == "summary":
-            body: dict[str, Any] = dict(store.summary())
-            body.setdefault("seeded", queries.seeded_count(store))
-            return body
+            return queries.summary(store)
         date = datetime.strptime
         f = Filters(start=date(params["from"], "%Y-%m-%d").date(), end=date(params["to"], "%Y-%m-%d").date(),
                     app=params.get("app") or None, app_version=params.get("app_version") or None,

@@ -72,8 +72,7 @@ def summary(request: Request) -> dict[str, Any]:
     """
     store = _store(request)
     try:
-        out: dict[str, Any] = dict(store.summary())
-        out.setdefault("seeded", queries.seeded_count(store))
+        out = queries.summary(store)
     except StoreError as exc:
         raise HTTPException(status_code=503, detail=f"store unavailable: {exc}") from None
     settings = getattr(request.app.state, "settings", None)

@@ -75,6 +75,31 @@ def seeded_count(store: Store) -> int:
     return sum(1 for row in store.rows(limit=max(total, 1)) if row.get("source") == "seed")
 
 
+def summary(store: Store) -> dict[str, Any]:
+    """Totals over all stored data, CI included: `events`, `installs`, `servers`, `clients`, `seeded`, and
+    `first_time_ms` / `last_time_ms` when there are events — the store's `summary()` plus `seeded_count`.
+
+    Over a DuckDB store the distinct installs come from the rollup, brought up to date first so that the
+    figures are those of this moment: counting distinct ids over the raw events took 375 ms at 10 M events,
+    the rollup's bit sets a few ms. The rest (counts, first and last time) is cheap on the events."""
+    src = rollup.table_for(store, now=True)
+    if src is None:
+        out: dict[str, Any] = dict(store.summary())
+        out.setdefault("seeded", seeded_count(store))
+        return out
+    row = store.fetch(f"""
+        WITH e AS (SELECT count(*) AS events, count(*) FILTER (WHERE source = 'seed') AS seeded,
+                          epoch_ms(min(time)) AS first_time_ms, epoch_ms(max(time)) AS last_time_ms FROM events),
+        r AS (SELECT {src.distinct_ids("own")} AS installs, {src.distinct_ids("role = 'server'")} AS servers,
+                     {src.distinct_ids("NOT own")} AS clients FROM {src.table})
+        SELECT * FROM e, r""")[0]
+    keys = ("events", "installs", "servers", "clients", "seeded")
+    out = {k: int(row[k]) for k in keys}
+    if out["events"]:
+        out.update(first_time_ms=int(row["first_time_ms"]), last_time_ms=int(row["last_time_ms"]))
+    return out
+
+
 # --- panels -------------------------------------------------------------------------------------------------
 
 

@@ -119,10 +119,10 @@ class Rollup:
         finally:
             self._builder = None
 
-    def fresh(self, wait: bool = False) -> Source | None:
-        """The rollup, after rebuilding the days whose events changed since the last check; None while the
-        first build runs (in the background: the first page after a start reads the raw events rather than
-        wait for it)."""
+    def fresh(self, wait: bool = False, now: bool = False) -> Source | None:
+        """The rollup, after rebuilding the days whose events changed since the last check (`now`: check even
+        if the last check is under a second old); None while the first build runs (in the background: the
+        first page after a start reads the raw events rather than wait for it)."""
         if not self.built.is_set():
             with self._lock:
                 if self._builder is None and not self.built.is_set():
@@ -131,7 +131,7 @@ class Rollup:
             if not (wait and self.built.wait(timeout=600)):
                 return None
         with self._lock:
-            if _time.monotonic() - self._checked_at >= CHECK_INTERVAL:
+            if now or _time.monotonic() - self._checked_at >= CHECK_INTERVAL:
                 days = self._signature()
                 changed = sorted(d for d in days.keys() | self._days.keys() if days.get(d) != self._days.get(d))
                 if changed:
@@ -170,9 +170,9 @@ _ROLLUPS: weakref.WeakKeyDictionary[Store, Rollup] = weakref.WeakKeyDictionary()
 _ROLLUPS_LOCK = threading.Lock()
 
 
-def table_for(store: Store, wait: bool = False) -> Source | None:
+def table_for(store: Store, wait: bool = False, now: bool = False) -> Source | None:
     """The up-to-date rollup table of a DuckDB store, or None: another dialect, the rollup still being built
-    (unless `wait`), or failing."""
+    (unless `wait`), or failing. `now`: up to date with the events stored at this moment, not a second ago."""
     if store.dialect != "duckdb":
         return None
     with _ROLLUPS_LOCK:
@@ -180,7 +180,7 @@ def table_for(store: Store, wait: bool = False) -> Source | None:
         if rollup is None:
             rollup = _ROLLUPS[store] = Rollup(store)
     try:
-        return rollup.fresh(wait)
+        return rollup.fresh(wait, now)
     except StoreError:  # the panels fall back to the raw events: slower, still right
         log.warning("dashboard rollup unavailable; answering from the raw events", exc_info=True)
         return None
