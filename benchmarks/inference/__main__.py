@@ -203,6 +203,7 @@ def main() -> None:
                              "that a bias of one process (CPU placement, memory layout) does not pass for telemetry")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()  # the machine is shared: what else ran shows in the tails
     latencies: dict[str, list[np.ndarray]] = {name: [] for name in CONFIGS}
     cpu: dict[str, float] = dict.fromkeys(CONFIGS, 0.0)
     exits: dict[str, list[float]] = {name: [] for name in CONFIGS}
@@ -234,6 +235,8 @@ def main() -> None:
           "the `on` servers' (the `off` ones send nothing, the `blackholed` ones cannot)")
     print("seconds from SIGINT to exit, worst of the repeats: "
           + ", ".join(f"{n} {max(s):.2f}" for n, s in exits.items()))
+    print("load average before / after: " + " ".join(f"{x:.2f}" for x in load_before) + " / "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
