@@ -12,8 +12,11 @@ import pytest
 from collector_helpers import batch, event, running
 
 from blindai_telemetry.collector.metrics import Metrics
+from blindai_telemetry.collector.validate import MAX_TIME_MS, check_rows
 from blindai_telemetry.collector.writer import BatchResult, BufferFull, RowsRefused, Writer
 from blindai_telemetry.stores import InMemoryStore, Row, StoreError, WriteResult
+from blindai_telemetry.stores._rows import CheckedRows, normalise
+from blindai_telemetry.stores.base import COLUMN_NAMES
 
 WAIT = 20.0
 
@@ -196,3 +199,43 @@ def test_a_batch_the_store_refuses_fails_alone_with_400_not_the_batches_grouped_
     with running(store) as c, c.client() as http:
         r = http.post("/v1/batch", json=batch(event(event_id="poison-2")))
     assert r.status_code == 400 and "refused" in r.json()["error"]
+
+
+def test_the_validators_rows_are_already_what_the_stores_check_them_into() -> None:
+    """Why the stores may trust `CheckedRows`: re-checking a validated row (`_rows.normalise`) changes nothing."""
+    events = [
+        event(), event(os_release="6.1.0", python_version="3.11.7", uptime_s=12, cpu_count=2**31 - 1, memory_gb=7.5),
+        event("model_uploaded", properties={"model_size_bytes": 2**63 - 1}, time=MAX_TIME_MS),
+        event(properties={"model_name": "m", "duration_ms": 0, "input_bytes": 0, "ok": False,
+                          "client_install_id": "c1", "client_user_agent": "é" * 200}),
+        event(cpu_count="two", mode="turbo", unknown_field=1),  # lenient mode: dropped, the rest kept
+    ]
+    for strict in (True, False):
+        checked = check_rows(events[:-1] if strict else events, source="native", received_at_ms=0, strict=strict)
+        assert isinstance(checked.rows, CheckedRows) and len(checked.rows) == len(events) - strict
+        for row in checked.rows:
+            assert list(row) == list(COLUMN_NAMES)
+            assert normalise(row) == row
+
+
+class RecordingStore(InMemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.kinds: list[type] = []
+
+    def write(self, rows: Sequence[Row]) -> WriteResult:
+        self.kinds.append(type(rows))
+        return super().write(rows)
+
+
+def test_a_group_is_trusted_only_when_every_batch_of_it_came_from_the_validator() -> None:
+    store = RecordingStore()
+    writer = Writer(store, Metrics())
+    writer.start()
+    try:
+        trusted = CheckedRows(normalise(r) for r in _rows(2))
+        assert writer.submit_rows(trusted).result(WAIT) == BatchResult(2, 0)
+        assert writer.submit_rows(_rows(2)).result(WAIT) == BatchResult(2, 0)
+    finally:
+        writer.stop(WAIT)
+    assert store.kinds == [CheckedRows, list]  # the plain batch went through the store's full checks

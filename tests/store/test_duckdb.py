@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from blindai_telemetry.stores import EVENT_COLUMNS, StoreError
+from blindai_telemetry.stores import EVENT_COLUMNS, StoreError, WriteResult
+from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.duckdb import DuckDBStore
 
 from .conftest import make_row
@@ -105,3 +106,21 @@ def test_reads_from_other_threads_while_the_writer_writes(tmp_path: Path) -> Non
     assert errors == []
     assert store.summary()["events"] == 3_000
     store.close()
+
+
+def test_rows_the_validator_checked_are_deduplicated_exactly_like_any_other(tmp_path: Path) -> None:
+    """`CheckedRows` skip the per-value checks, not deduplication: repeats in the batch and stored ids are dropped."""
+    store = DuckDBStore(tmp_path / "trusted.duckdb")
+    try:
+        stored = make_row()
+        assert store.write([stored]) == WriteResult(inserted=1, duplicates=0)
+        first, fresh = make_row(), make_row()
+        repeat = {**first, "app": "a repeat"}
+        batch = CheckedRows([first, repeat, dict(stored), fresh])
+        assert store.write(batch) == WriteResult(inserted=2, duplicates=2)
+        rows = {r["event_id"]: r for r in store.rows()}
+        assert set(rows) == {stored["event_id"], first["event_id"], fresh["event_id"]}
+        assert rows[first["event_id"]]["app"] == first["app"]  # the first of a repeated id wins
+        assert store.write(CheckedRows([dict(fresh)])) == WriteResult(inserted=0, duplicates=1)
+    finally:
+        store.close()

@@ -16,6 +16,7 @@ from typing import Any
 
 from blindai_telemetry import catalogue
 from blindai_telemetry.collector.scrub import looks_personal
+from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.base import COLUMN_NAMES
 
 #: Unix ms of 9999-12-31T23:59:59.999Z: the last instant every store can represent.
@@ -24,6 +25,11 @@ _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
 _REQUIRED = ("event_id", "event", "time", "install_id")
 _COLUMNS = frozenset(COLUMN_NAMES)
+#: A row with every column NULL: each checked row starts as a copy, so the stores get complete rows
+#: (`CheckedRows`) and need not fill or re-check them.
+_EMPTY_ROW: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
+#: Top-level keys that are the row's envelope (or hold its properties), not fields to check.
+_ENVELOPE = frozenset((*_REQUIRED, "received_at", "source", "properties"))
 _INT_LIMITS = {"cpu_count": _INT32_MAX}
 
 
@@ -33,7 +39,7 @@ class ValidationError(Exception):
 
 @dataclass
 class Checked:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: CheckedRows = field(default_factory=CheckedRows)
     dropped_fields: int = 0
     dropped_events: int = 0
 
@@ -115,10 +121,9 @@ def check_rows(
             # so that an old collector still stores what it knows of a newer sender's batch.
             out.dropped_events += 1
             continue
-        clean: dict[str, Any] = {
-            "event_id": row["event_id"], "event": event, "time": row["time"], "install_id": row["install_id"],
-            "received_at": received_at_ms, "source": source,
-        }
+        clean = _EMPTY_ROW.copy()
+        clean.update(event_id=row["event_id"], event=event, time=row["time"], install_id=row["install_id"],
+                     received_at=received_at_ms, source=source)
         extra: dict[str, Any] = {}
         items: list[tuple[str, Any]] = list(row.items())
         top = len(items)  # items past this index come from `properties`
@@ -135,7 +140,7 @@ def check_rows(
                 continue
             spec = plan.get(key)
             if spec is None:
-                if (key == "properties" or key in clean) and position < top:
+                if key in _ENVELOPE and position < top:
                     continue  # the envelope, or the properties object itself
                 out.dropped_fields += 1  # not in the catalogue, not a property of this event, or misplaced
                 continue

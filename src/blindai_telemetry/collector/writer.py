@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from blindai_telemetry.collector.metrics import Metrics
+from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.base import Row, Store, StoreError, WriteResult
 
 if TYPE_CHECKING:
@@ -157,7 +158,9 @@ class Writer:
                 self._metrics.pending_events.set(self._pending_events)
 
     def _commit(self, group: list[_Job]) -> None:
-        rows: list[Row] = []
+        # The group stays `CheckedRows` (the store trusts the validator's checks) only if every batch of it is.
+        trusted = all(isinstance(job.rows, CheckedRows) for job in group)
+        rows: list[Any] = CheckedRows() if trusted else []
         for job in group:
             assert job.rows is not None
             rows.extend(job.rows)
