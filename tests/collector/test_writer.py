@@ -239,3 +239,32 @@ def test_a_group_is_trusted_only_when_every_batch_of_it_came_from_the_validator(
     finally:
         writer.stop(WAIT)
     assert store.kinds == [CheckedRows, list]  # the plain batch went through the store's full checks
+
+
+class UpkeepStore(GatedStore):
+    """Records whether the writer had batches waiting each time it offered the store its upkeep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle: list[bool] = []
+
+    def maintain(self, idle: bool) -> None:
+        self.idle.append(idle)
+        if len(self.idle) == 1:
+            raise OSError("upkeep failed")  # logged; the writer carries on
+
+
+def test_the_writer_offers_upkeep_after_each_group_saying_whether_batches_wait() -> None:
+    store = UpkeepStore()
+    writer = Writer(store, Metrics())
+    writer.start()
+    try:
+        first = writer.submit_rows(_rows(1))
+        assert store.entered.wait(WAIT)
+        second = writer.submit_rows(_rows(1))  # waits behind the first write
+        store.gate.set()
+        assert first.result(WAIT) == second.result(WAIT) == BatchResult(1, 0)
+        assert writer.submit_rows(_rows(1)).result(WAIT) == BatchResult(1, 0)  # upkeep failing stops nothing
+    finally:
+        assert writer.stop(WAIT)
+    assert store.idle == [False, True, True]

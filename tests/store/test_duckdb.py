@@ -12,7 +12,7 @@ import pytest
 
 from blindai_telemetry.stores import EVENT_COLUMNS, StoreError, WriteResult
 from blindai_telemetry.stores._rows import CheckedRows
-from blindai_telemetry.stores.duckdb import DuckDBStore
+from blindai_telemetry.stores.duckdb import IDLE_CHECKPOINT_BYTES, DuckDBStore
 
 from .conftest import make_row
 
@@ -124,3 +124,28 @@ def test_rows_the_validator_checked_are_deduplicated_exactly_like_any_other(tmp_
         assert store.write(CheckedRows([dict(fresh)])) == WriteResult(inserted=0, duplicates=1)
     finally:
         store.close()
+
+
+def test_checkpoints_wait_for_an_idle_writer_and_lose_nothing(tmp_path: Path) -> None:
+    """Commits no longer checkpoint at DuckDB's 16 MB; `maintain(idle=True)` folds a grown WAL into the file."""
+    store = DuckDBStore(tmp_path / "cp.duckdb")
+    wal = Path(store.path + ".wal")
+    try:
+        for _ in range(100):  # bounded: ~3 writes of 2,000 rows fill the WAL past the threshold
+            store.write([make_row() for _ in range(2_000)])
+            if wal.stat().st_size >= IDLE_CHECKPOINT_BYTES:
+                break
+        written = store.summary()["events"]
+        store.maintain(idle=False)  # a writer with batches waiting leaves the WAL alone
+        assert wal.stat().st_size >= IDLE_CHECKPOINT_BYTES
+        store.maintain(idle=True)
+        assert not wal.exists() or wal.stat().st_size < IDLE_CHECKPOINT_BYTES
+        assert store.summary()["events"] == written
+        assert store.fetch("SELECT current_setting('checkpoint_threshold') AS t")[0]["t"] == "64.0 MiB"
+    finally:
+        store.close()
+    reopened = DuckDBStore(tmp_path / "cp.duckdb")
+    try:
+        assert reopened.summary()["events"] == written
+    finally:
+        reopened.close()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.stores._rows import CheckedRows
@@ -33,6 +33,13 @@ logger = logging.getLogger("blindai_telemetry.collector.writer")
 DEFAULT_MAX_PENDING_EVENTS = 200_000
 #: Largest group committed at once: bounds a transaction's memory and the latency of the batches behind it.
 MAX_GROUP_EVENTS = 50_000
+
+
+@runtime_checkable
+class Maintained(Protocol):
+    """A store with upkeep to do between writes (DuckDB's checkpoints), best done while no batch waits."""
+
+    def maintain(self, idle: bool) -> None: ...
 
 
 class RowsRefused(Exception):
@@ -70,6 +77,7 @@ class Writer:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._maintained = store if isinstance(store, Maintained) else None
 
     @property
     def accepting(self) -> bool:
@@ -138,6 +146,17 @@ class Writer:
                 self._run_task(group[0])
             else:
                 self._write(group)
+            if self._maintained is not None:
+                self._maintain(self._maintained)
+
+    def _maintain(self, store: Maintained) -> None:
+        """Let the store do its upkeep when no batch is waiting, so that no request waits for it."""
+        with self._cond:
+            idle = not self._jobs
+        try:
+            store.maintain(idle)
+        except Exception as exc:  # noqa: BLE001 - seam: upkeep failing must not stop the writer
+            logger.warning("store upkeep failed: %s", type(exc).__name__)
 
     def _run_task(self, job: _Job) -> None:
         assert job.task is not None
