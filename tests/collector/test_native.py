@@ -117,6 +117,17 @@ def test_sdk_drop_counters_become_metrics(collector: Collector) -> None:
     assert "made_up_reason" not in page
 
 
+def test_a_resent_batch_does_not_count_its_sdk_drops_twice(collector: Collector) -> None:
+    sent = batch(event(), event(), dropped={"queue_full": 3})
+    with collector.client() as http:
+        assert http.post("/v1/batch", json=sent).status_code == 200
+        again = http.post("/v1/batch", json=sent)  # the SDK did not get the first answer, and re-sends
+        assert again.status_code == 200 and again.json()["duplicates"] == 2
+        http.post("/v1/batch", json=batch(event(), dropped={"queue_full": 1}))
+        page = http.get("/metrics").text
+    assert 'blindai_collector_sdk_dropped_total{reason="queue_full"} 4.0' in page
+
+
 def test_old_servers_and_amplitude_senders_pass_the_write_key_where_they_can() -> None:
     settings = CollectorSettings(write_keys=("k-one",), retention_days=0)
     old = [{"user_id": "1A2B3C", "event_type": "started", "time": NOW_MS // 1000, "app_version": "0.5.6",

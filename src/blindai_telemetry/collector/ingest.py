@@ -145,8 +145,11 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
             raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
         raise Refused(503, "store_error", fmt.error(503, "the store is unavailable; retry later"),
                       RETRY_AFTER_BUSY) from None
-    # Counted once the batch is stored, so that a refused batch and its retry are not counted twice.
-    if fmt is _NATIVE:
+    # Counted once the batch is stored, so that a refused batch and its retry are not counted twice; and not
+    # when every event was a duplicate: that is the SDK re-sending a batch whose answer it did not get, and its
+    # counters were counted the first time. (A retried batch carrying counters but no event cannot be told
+    # apart from a new one: it is counted again.)
+    if fmt is _NATIVE and (result.inserted or not checked.rows):
         for reason, n in native.sdk_dropped(payload).items():
             metrics.sdk_dropped.labels(reason).inc(n)
     dropped_fields = decoded.dropped_fields + checked.dropped_fields
