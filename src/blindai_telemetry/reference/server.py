@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         pass  # uvicorn re-raises the Ctrl-C it handled once it has shut down: a normal, clean exit
     finally:
         sock.close()
-        telemetry.shutdown(timeout=2.0)
+        telemetry.shutdown()  # bounded by the SDK's shutdown_timeout (1 s) whatever the collector does
 
 
 if __name__ == "__main__":
