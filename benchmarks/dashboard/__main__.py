@@ -80,7 +80,9 @@ def page_over_http(store: Store, f: Filters, repeat: int, in_flight: int) -> flo
     app.state.settings = CollectorSettings()
     app.state.store = store
     app.include_router(router)
-    sock = socket.socket()
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it
+    # Nagle's algorithm against the client's delayed ACK adds ~40 ms to every keep-alive request.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

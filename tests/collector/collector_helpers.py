@@ -45,7 +45,9 @@ def running(store: Store | None = None, settings: CollectorSettings | None = Non
     """A collector served by uvicorn in a thread until the block ends (then drained and stopped)."""
     store = store if store is not None else InMemoryStore()
     app = create_app(settings or CollectorSettings(retention_days=0), store, **app_kwargs)
-    sock = socket.socket()
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it
+    # Nagle's algorithm against the client's delayed ACK adds ~40 ms to every keep-alive request.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False,

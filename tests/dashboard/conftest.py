@@ -64,7 +64,9 @@ class LiveServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
-        self.sock = sock = socket.socket()
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it
+        # Nagle's algorithm against the client's delayed ACK adds ~40 ms to every keep-alive request.
+        self.sock = sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
