@@ -26,16 +26,19 @@ by `time`, because events arrive roughly in time order.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import duckdb
 
 from blindai_telemetry.stores import _arrow, _rows
 from blindai_telemetry.stores.base import EVENT_COLUMNS, Deletion, Row, Store, StoreError, WriteResult
+
+logger = logging.getLogger("blindai_telemetry.stores.duckdb")
 
 _SQL_TYPES = {"VARCHAR": "VARCHAR", "TIMESTAMP": "TIMESTAMP", "DOUBLE": "DOUBLE", "BIGINT": "BIGINT",
               "INTEGER": "INTEGER", "BOOLEAN": "BOOLEAN", "JSON": "JSON"}
@@ -87,6 +90,10 @@ class DuckDBStore(Store):
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
+        #: Set by a fatal error, after which DuckDB refuses every statement until the database is opened again.
+        self._invalidated = False
+        #: Bumped at each reopening: a reader's cursor from an older generation belongs to a closed connection.
+        self._generation = 0
         try:
             with self._errors("create the schema"):
                 self._conn.execute(_CREATE_EVENTS)
@@ -105,14 +112,48 @@ class DuckDBStore(Store):
         try:
             yield
         except duckdb.Error as exc:
+            if isinstance(exc, duckdb.FatalException) and not self._invalidated:
+                # E.g. a checkpoint that hit a full disk: DuckDB then invalidates the whole database, and every
+                # later statement fails, even once the disk has room again. Reopened at the next use (`_revive`).
+                logger.warning("DuckDB invalidated %r after a fatal error; reopening it at the next use: %s",
+                               self.path, exc)
+                self._invalidated = True
             raise StoreError(f"cannot {doing} in {self.path!r}: {exc}") from exc
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[None]:
+        """Hold the write connection (reopened first if DuckDB invalidated it), errors as StoreError."""
+        with self._lock, self._errors(doing):
+            self._revive()
+            yield
+
+    def _revive(self) -> None:
+        """Reopen the database after a fatal error (caller holds the lock).
+
+        Without this, a collector whose disk filled up during a checkpoint answered 503 to every batch until it
+        was restarted. Reopening replays the WAL, so every acknowledged event is kept; if it fails (the disk is
+        still full), the store stays invalidated and the next use tries again.
+        """
+        if not self._invalidated:
+            return
+        for cursor in self._cursors:
+            with suppress(duckdb.Error):
+                cursor.close()
+        self._cursors.clear()
+        with suppress(duckdb.Error):
+            self._conn.close()
+        self._conn = duckdb.connect(self.path)
+        self._conn.execute(f"SET checkpoint_threshold = '{BUSY_CHECKPOINT_BYTES}B'")
+        self._invalidated = False
+        self._generation += 1
+        logger.warning("reopened %r (its WAL replayed) after a fatal error", self.path)
 
     def write(self, rows: Sequence[Row]) -> WriteResult:
         unique, _ = _rows.normalise_batch(rows)  # ValueError before anything is written
         if not unique:
             return _rows.result(0, len(rows))
         table = _arrow.to_table(unique)
-        with self._lock, self._errors("write events"), self._transaction():
+        with self._writing("write events"), self._transaction():
             self._conn.register("_batch", table)
             try:
                 # The key table answers which event_ids are new (and remembers them) in one index pass.
@@ -145,7 +186,7 @@ class DuckDBStore(Store):
         except OSError:  # no WAL: nothing written since the last checkpoint
             return
         if wal >= IDLE_CHECKPOINT_BYTES:
-            with self._lock, self._errors("checkpoint"):
+            with self._writing("checkpoint"):
                 self._conn.execute("CHECKPOINT")
 
     @contextmanager
@@ -171,22 +212,23 @@ class DuckDBStore(Store):
         ids = list(install_ids)
         if not ids:
             return 0
-        with self._lock, self._errors("delete installs"), self._transaction():
+        with self._writing("delete installs"), self._transaction():
             deleted = self._forget(f"install_id IN {_IDS}", [ids])
             self._conn.execute(f"UPDATE events SET client_install_id = NULL WHERE client_install_id IN {_IDS}", [ids])
         return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:
-        with self._lock, self._errors("delete old events"), self._transaction():
+        with self._writing("delete old events"), self._transaction():
             return self._forget("time < epoch_ms(?::BIGINT)", [cutoff_ms])
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the database: reads never wait for the writer's lock after the first."""
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
-            with self._lock, self._errors("read"):
+        if cursor is None or self._invalidated or self._local.generation != self._generation:
+            with self._writing("read"):
                 cursor = self._conn.cursor()  # made under the lock: the write connection is not shareable
                 self._cursors.append(cursor)
+                self._local.generation = self._generation
             self._local.cursor = cursor
         return cursor
 
@@ -225,7 +267,7 @@ class DuckDBStore(Store):
         return out
 
     def record_deletion(self, deletion: Deletion) -> None:
-        with self._lock, self._errors("record a deletion"):
+        with self._writing("record a deletion"):
             self._conn.execute(
                 "INSERT OR REPLACE INTO deletions VALUES (?, ?, ?, ?, ?, ?)",
                 [deletion.id, deletion.status, deletion.requested_at_ms, deletion.install_count,
