@@ -10,13 +10,28 @@ Also covered elsewhere: kill -9 under load (tests/collector/test_kill9.py), a st
 from __future__ import annotations
 
 import resource
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
-from reliability.fault_support import Answers, new_batch, start_serve, stored_ids
+from reliability.fault_support import (
+    Answers,
+    SlowClients,
+    encoded_batch,
+    new_batch,
+    rss_mb,
+    start_serve,
+    start_throttled,
+    stored_ids,
+)
 
 #: The "disk": a file-size limit (RLIMIT_FSIZE) put on the running collector. DuckDB's write of the WAL or of a
 #: checkpoint past it fails with EFBIG (CPython ignores SIGXFSZ), as it would with ENOSPC on a full disk.
@@ -94,3 +109,131 @@ def test_serve_on_a_file_another_process_owns_exits_with_a_clear_message(tmp_pat
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot open the store" in done.stderr and "owned by one process" in done.stderr, done.stderr
+
+
+HEADER_TIMEOUT, BODY_TIMEOUT = 2, 3
+SLOW_PER_KIND = 50  # x4 kinds: 200 slow connections
+#: Generous bounds for a loaded shared machine: the deadlines above plus plenty.
+PROMPT, CUT_OFF = 10.0, 20.0
+
+
+def test_slow_clients_do_not_delay_a_normal_batch_and_are_cut_off(tmp_path: Path) -> None:
+    """Slowloris: 200 connections that never finish a request (idle, trickling headers, trickling a body, or
+    trickling a second request on a kept-alive connection) neither stop a normal sender's batch nor stay open."""
+    served = start_serve(tmp_path / "run", "--db", str(tmp_path / "t.duckdb"), "--log-level", "warning",
+                         "--header-timeout", str(HEADER_TIMEOUT), "--body-timeout", str(BODY_TIMEOUT))
+    slow = SlowClients(served.url, SLOW_PER_KIND)
+    try:
+        slow.tick()
+        assert slow.open_count == 4 * SLOW_PER_KIND
+        trickle = threading.Thread(target=slow.run, args=(CUT_OFF,))
+        trickle.start()
+        try:
+            answers = Answers()
+            started = time.monotonic()
+            with httpx.Client(base_url=served.url, timeout=PROMPT) as http:
+                assert answers.post(http, new_batch(100, "install-normal")) == 200
+                took = time.monotonic() - started
+                assert took < PROMPT
+        finally:
+            trickle.join(CUT_OFF + 10)
+        still_open = slow.open_count
+        with httpx.Client(base_url=served.url, timeout=PROMPT) as http:
+            assert http.get("/healthz").status_code == 200
+    finally:
+        slow.close()
+        assert served.stop() == 0
+    assert still_open == 0, f"{still_open} slow connections still open after {CUT_OFF} s"
+    # A late body is answered 408 (and the connection closed); headers never finished get no answer at all.
+    late_bodies = [a for s, a in slow.answers.items() if a.startswith(b"HTTP/1.1 408")]
+    assert len(late_bodies) == SLOW_PER_KIND
+    slowest = {kind: max(after) for kind, after in slow.closed_after.items()}
+    assert slowest["idle"] >= HEADER_TIMEOUT * 0.9 and slowest["body"] >= BODY_TIMEOUT * 0.9  # not cut too soon
+    print(f"\nslow clients: {4 * SLOW_PER_KIND} open, a normal batch answered 200 in {took:.2f} s; closed by the "
+          "server after (s, max): " + ", ".join(f"{k} {v:.1f}" for k, v in slowest.items()))
+
+
+def test_a_client_that_disconnects_mid_body_leaves_no_traceback(tmp_path: Path) -> None:
+    served = start_serve(tmp_path / "run", "--db", str(tmp_path / "t.duckdb"), "--log-level", "info")
+    try:
+        for _ in range(3):
+            with socket.create_connection(urllib.parse.urlsplit(served.url).netloc.split(":"), timeout=10) as sock:
+                sock.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: c\r\nContent-Length: 5000\r\n\r\n{\"events\": [")
+                time.sleep(0.2)  # the collector is reading the body when the client goes away
+        with httpx.Client(base_url=served.url, timeout=PROMPT) as http:
+            assert Answers().post(http, new_batch(10, "install-after")) == 200
+    finally:
+        assert served.stop() == 0
+    log = (tmp_path / "run" / "stderr.log").read_text()
+    assert "Traceback" not in log and "ClientDisconnect" not in log, log[-3000:]
+
+
+#: The store commits at most this many events/s; the burst offers at least BURST_FACTOR times as much.
+STORE_RATE, BURST_FACTOR, BURST_SECONDS = 1_000, 10, 8.0
+#: Two batches: the loaders (each waiting for its answer) hold more than that in flight, so it fills.
+BUFFER_EVENTS = 1_000
+RSS_BOUND_MB = 1_500
+
+
+@pytest.mark.slow
+def test_a_burst_of_ten_times_what_the_store_sustains_gets_backpressure_not_a_crash(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    served = start_throttled(tmp_path / "run", STORE_RATE, "--db", str(db), "--log-level", "warning",
+                             "--max-pending-events", str(BUFFER_EVENTS))
+    acked: list[str] = []
+    refused: list[list[str]] = []
+    statuses: Counter[int] = Counter()
+    violations: list[str] = []
+    offered = [0]
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        with httpx.Client(base_url=served.url, timeout=60) as http:
+            i = 0
+            while not stop.is_set():
+                ids, body = encoded_batch(500, f"install-{worker}-{i % 20}")
+                r = http.post("/v1/batch", content=body, headers={"Content-Type": "application/json"})
+                i += 1
+                with lock:
+                    offered[0] += len(ids)
+                    statuses[r.status_code] += 1
+                    if r.status_code == 200:
+                        acked.extend(ids)
+                    else:
+                        refused.append(ids)
+                        if r.status_code not in (429, 503) or not r.headers.get("retry-after", "").isdigit():
+                            violations.append(f"{r.status_code} {r.headers.get('retry-after')!r} {r.text[:200]}")
+
+    rss = [rss_mb(served.process.pid)]
+    loaders = [threading.Thread(target=load, args=(w,)) for w in range(6)]
+    started = time.monotonic()
+    try:
+        for t in loaders:
+            t.start()
+        while time.monotonic() - started < BURST_SECONDS:
+            rss.append(rss_mb(served.process.pid))
+            time.sleep(0.2)  # sampling period
+        stop.set()
+        for t in loaders:
+            t.join(60)
+        elapsed = time.monotonic() - started
+        with httpx.Client(base_url=served.url, timeout=PROMPT) as http:
+            assert http.get("/healthz").status_code == 200
+            assert Answers().post(http, new_batch(10, "install-after")) in (200, 503)
+    finally:
+        assert served.stop() == 0
+    assert violations == [], violations[:5]
+    assert statuses[503] > 0, f"the buffer never filled: {statuses}"
+    offered_rate, accepted_rate = offered[0] / elapsed, len(acked) / elapsed
+    assert offered_rate >= BURST_FACTOR * STORE_RATE, f"only {offered_rate:,.0f} events/s offered"
+    assert max(rss) < RSS_BOUND_MB
+    stored = stored_ids(db)
+    assert len(stored) == len(set(stored)), "an event was stored twice"
+    stored_set = set(stored)
+    assert not set(acked) - stored_set, "acknowledged events lost"
+    partial = [ids for ids in refused if stored_set.intersection(ids)]
+    assert not partial, f"{len(partial)} refused batches (partly) stored"
+    print(f"\nburst: {offered_rate:,.0f} events/s offered for {elapsed:.1f} s to a store committing "
+          f"{STORE_RATE:,}/s ({offered_rate / STORE_RATE:.0f}x); accepted {accepted_rate:,.0f}/s; answers "
+          f"{dict(statuses)}; collector RSS {rss[0]:.0f} -> max {max(rss):.0f} MB; {len(stored):,} stored, 0 lost")

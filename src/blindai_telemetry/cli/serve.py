@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 DEFAULT_DB = "./telemetry.duckdb"
 #: Seconds uvicorn waits for requests in flight at SIGTERM: a batch waits at most for one group commit.
 GRACEFUL_SHUTDOWN_TIMEOUT = 30
+#: Largest request line and headers (h11's default, made explicit): more is refused with 431/400.
+MAX_HEADER_BYTES = 16 * 1024
+#: Seconds an idle keep-alive connection stays open: the SDK flushes every 2 s, so its connection is reused.
+KEEP_ALIVE_TIMEOUT = 5
+#: Connections the kernel queues before uvicorn accepts them (uvicorn's default, made explicit).
+BACKLOG = 2048
 
 
 def _model_name_key(path: Path) -> bytes:
@@ -110,12 +116,20 @@ def _server_class() -> type[uvicorn.Server]:
 @click.option("--model-name-key-file", default=None, metavar="PATH",
               help="Secret for hashing model names old servers send in clear [default: beside the DuckDB file; "
                    "with --store, a new key per start].")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a connection may take to send a request's headers before it is closed.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a request may take to send its body before it is answered 408.")
+@click.option("--max-pending-events", default=None, type=click.IntRange(min=1),
+              help="Events waiting for the store beyond which senders are answered 503 with Retry-After "
+                   "[default: 200000].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(db: str | None, store_url: str | None, host: str, port: int, admin_token: str | None,
           write_keys: tuple[str, ...], retention_days: int, forward_amplitude_key: str | None,
           forward_amplitude_url: str, forward_amplitude_secret_key: str | None, forward_outbox: str | None,
-          model_name_key_file: str | None, log_level: str) -> None:
+          model_name_key_file: str | None, header_timeout: float, body_timeout: float, max_pending_events: int | None,
+          log_level: str) -> None:
     """Run the collector: receive, validate and store telemetry; serve the dashboard."""
     from blindai_telemetry.collector.settings import CollectorSettings
 
@@ -131,7 +145,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
         host=host, port=port, admin_token=admin_token or None, write_keys=tuple(k for k in write_keys if k),
         retention_days=retention_days, forward_amplitude_key=forward_amplitude_key,
         forward_amplitude_url=forward_amplitude_url, forward_amplitude_secret_key=forward_amplitude_secret_key,
-        forward_outbox=forward_outbox,
+        forward_outbox=forward_outbox, header_timeout=header_timeout, body_timeout=body_timeout,
     )
     if not settings.loopback_only and settings.admin_token is None:
         raise click.UsageError(
@@ -142,6 +156,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
     import uvicorn
 
     from blindai_telemetry.collector.app import create_app
+    from blindai_telemetry.collector.connections import with_header_timeout
     from blindai_telemetry.stores import StoreError, open_store
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
@@ -165,9 +180,18 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"blindai-telemetry collector listening on http://{shown}:{bound_port}", err=True)
         config = uvicorn.Config(
-            create_app(settings, store), log_config=None, log_level=log_level, lifespan="on",
-            access_log=False, proxy_headers=False, server_header=False,
+            create_app(settings, store, **({} if max_pending_events is None else
+                                           {"max_pending_events": max_pending_events})), log_config=None,
+            log_level=log_level, lifespan="on", access_log=False, proxy_headers=False, server_header=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT,
+            # Slow clients: headers within `header_timeout` (uvicorn itself has no such deadline), the body within
+            # `body_timeout` (408), at most 16 kB of headers, idle keep-alive connections closed after 5 s.
+            http=with_header_timeout(settings.header_timeout), h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT, backlog=BACKLOG,
+            # No `limit_concurrency`: uvicorn counts idle and slow connections against it and answers the requests
+            # beyond it 503, so slow clients would lock out real senders. Open connections are bounded by the
+            # deadlines above and by the process's file descriptor limit.
+            limit_concurrency=None,
         )
         _server_class()(config).run(sockets=[sock])
     finally:

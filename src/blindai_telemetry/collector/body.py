@@ -6,11 +6,12 @@ here reads more than the limits allow (a gzip bomb is refused after inflating at
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 #: Inflate in slices of this size, so that memory stays bounded whatever the compression ratio.
 _INFLATE_SLICE = 256 * 1024
@@ -25,14 +26,24 @@ class BodyError(Exception):
         self.message = message
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The body as sent, refused with 413 as soon as it passes `max_bytes` (before reading it all)."""
+async def read_body(request: Request, max_bytes: int, timeout: float | None = None) -> bytes:
+    """The body as sent, refused with 413 as soon as it passes `max_bytes` (before reading it all), and with 408
+    when it has not all arrived within `timeout` seconds (a client sending it byte by byte holds a connection)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise BodyError(400, "Content-Length is not a number")
         if int(declared) > max_bytes:
             raise BodyError(413, f"body larger than {max_bytes} bytes as sent")
+    try:
+        return await asyncio.wait_for(_read_chunks(request, max_bytes), timeout)
+    except asyncio.TimeoutError:
+        raise BodyError(408, f"the body did not arrive within {timeout:g} s") from None
+    except ClientDisconnect:  # nobody is left to answer, but it must not reach the log as a traceback
+        raise BodyError(400, "the client disconnected before the end of the body") from None
+
+
+async def _read_chunks(request: Request, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -89,8 +100,9 @@ def parse_json(data: bytes) -> Any:
         raise BodyError(400, f"invalid JSON: {message}") from None
 
 
-async def read_json(request: Request, *, max_sent: int, max_inflated: int) -> tuple[Any, int]:
-    """Read, inflate and parse a request's JSON body; returns the document and its inflated size."""
-    raw = await read_body(request, max_sent)
+async def read_json(request: Request, *, max_sent: int, max_inflated: int,
+                    timeout: float | None = None) -> tuple[Any, int]:
+    """Read (within `timeout` s), inflate and parse a request's JSON body; returns the document and its size."""
+    raw = await read_body(request, max_sent, timeout)
     data = inflate(raw, request.headers.get("content-encoding"), max_inflated)
     return parse_json(data), len(data)

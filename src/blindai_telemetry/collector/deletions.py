@@ -50,7 +50,9 @@ def self_service_bucket() -> TokenBucket:
 
 
 def _error(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if status == 408:  # the rest of a late body may still be coming: end the connection, not just the request
+        headers["Connection"] = "close"
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
@@ -97,7 +99,8 @@ def _perform(deletion: Deletion, install_ids: list[str], metrics: Metrics, forwa
 async def request_deletion(request: Request) -> JSONResponse:
     metrics: Metrics = request.app.state.metrics
     try:
-        payload, _ = await read_json(request, max_sent=_MAX_BODY, max_inflated=_MAX_BODY)
+        payload, _ = await read_json(request, max_sent=_MAX_BODY, max_inflated=_MAX_BODY,
+                                     timeout=request.app.state.settings.body_timeout)
     except BodyError as exc:
         return _error(exc.status, exc.message)
     ids = _install_ids(payload)

@@ -103,8 +103,8 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
     settings: CollectorSettings = request.app.state.settings
     metrics: Metrics = request.app.state.metrics
     try:
-        payload, size = await read_json(
-            request, max_sent=settings.max_body_bytes, max_inflated=settings.max_inflated_bytes)
+        payload, size = await read_json(request, max_sent=settings.max_body_bytes,
+                                        max_inflated=settings.max_inflated_bytes, timeout=settings.body_timeout)
     except BodyError as exc:
         reason = "too_large" if exc.status == 413 else "bad_body"
         raise Refused(exc.status, reason, fmt.error(exc.status, exc.message)) from None
@@ -162,14 +162,16 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
 def _refusal(request: Request, exc: Refused) -> JSONResponse:
     metrics: Metrics = request.app.state.metrics
     metrics.refused.labels(exc.reason).inc()
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    if exc.status == 408:  # the rest of a late body may still be coming: end the connection, not just the request
+        headers["Connection"] = "close"
     return JSONResponse(exc.body, status_code=exc.status, headers=headers)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": text} for status, text in (
         (400, "malformed or invalid; nothing was stored"), (401, "write key required"),
-        (413, "too large"), (415, "unsupported Content-Encoding"),
+        (408, "the body did not arrive in time"), (413, "too large"), (415, "unsupported Content-Encoding"),
         (429, "rate limited; retry after Retry-After"), (503, "busy or store unavailable; retry after Retry-After"),
     )
 }

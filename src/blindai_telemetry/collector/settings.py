@@ -19,6 +19,10 @@ class CollectorSettings:
     max_body_bytes: int = 1_000_000
     max_inflated_bytes: int = 10_000_000
     max_events_per_batch: int = 2_000
+    #: Seconds a connection may take to send a request's headers (`serve`'s uvicorn protocol, `connections.py`),
+    #: and then its body (answered 408): slow clients cannot hold connections open for ever.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
     #: Per-install rate limit: events per second averaged over `rate_window` seconds.
     rate_limit_per_s: float = 1_000.0
     rate_window: float = 10.0
