@@ -59,11 +59,53 @@ _IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
 _HOST_NAME = re.compile(
     r"(?:[a-z0-9_-]{1,63}\.)+(?:xn--[a-z0-9-]{1,59}|[a-z]{2,63})(?![a-z0-9-])", re.IGNORECASE
 )
-_SCRUBBERS = (_TOKEN_WITH_SEPARATOR, _MAC, _COLON_RUN, _IPV4, _HOST_NAME)
+# Secrets pasted where a name was expected (a key in an error string, a token as a version): known key shapes
+# (AWS access key ids, OpenAI/Stripe `sk-`/`sk_`, GitHub `ghp_`…, GitLab, Slack `xox?-`, Google `AIza`), JWTs,
+# and an `Authorization` scheme with what follows it. Separate patterns: one alternation of them all is slower
+# than the sum, as each alternative's literal prefix no longer speeds up the search.
+_KEY_SHAPES = (
+    re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{12,}"),
+    re.compile(r"\b[spr]k[-_][A-Za-z0-9_-]{16,}"),
+    re.compile(r"\b(?:gh[pousr]|github_pat|glpat|xox[abprs])[_-][A-Za-z0-9_-]{10,}"),
+    re.compile(r"\bAIza[A-Za-z0-9_-]{20,}"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?"),
+    re.compile(r"\b(?:bearer|basic|digest|token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE),
+)
+# `password=…`, `api_key: …` and the like: only searched in a value holding '=' or ':' (it costs the most).
+_KEY_VALUE = re.compile(
+    r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)[\w-]*\s*[=:]\s*\S+", re.IGNORECASE)
+# Any unbroken run of 20+ characters mixing upper case, lower case and digits: a base64/base62 key. UUIDs and
+# hex hashes (one case), versions (dotted) and hyphenated names ("ResNet50-ImageNet-v2") pass.
+_HIGH_ENTROPY = re.compile(r"\b(?=[A-Za-z0-9+=]*[A-Z])(?=[A-Za-z0-9+=]*[a-z])(?=[A-Za-z0-9+=]*[0-9])[A-Za-z0-9+=]{20,}")
+# A payment card number: 14 to 19 digits, maybe grouped by spaces or dashes, that passes the Luhn check (a
+# counter of that length fails it nine times out of ten). 13 digits are left alone: Unix ms timestamps, which
+# Amplitude senders use as session ids, have 13 digits until the year 2286.
+_CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){13,18}(?![0-9])")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        d = int(char)
+        if position % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _redact_card(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group(0))
+    return REDACTED if _luhn(digits) else match.group(0)
+
+
+_ADDRESS_PATTERNS = (_TOKEN_WITH_SEPARATOR, _MAC, _COLON_RUN, _IPV4, _HOST_NAME)
+#: What an identifier is held to: a random id may look like a base64 key or a card number, never like these.
+ID_PATTERNS = (*_KEY_SHAPES, _KEY_VALUE, *_ADDRESS_PATTERNS)
+_SCRUBBERS = (*_KEY_SHAPES, _HIGH_ENTROPY, *_ADDRESS_PATTERNS)
 #: Only the start of a long string is scrubbed (and at most MAX_STRING_LENGTH of it is sent).
 _SCRUB_WINDOW = 4 * catalogue.MAX_STRING_LENGTH
 #: Scrub results remembered per Scrubber: a server sends the same few client facts and versions with every
-#: event, and the five regexes were ~40 % of the worker's time per event. Only strings up to the cap are kept,
+#: event, and the regexes were ~40 % of the worker's time per event. Only strings up to the cap are kept,
 #: and the memo is emptied when full, so it holds at most this many × MAX_STRING_LENGTH characters.
 _SCRUB_MEMO = 2048
 
@@ -100,8 +142,13 @@ class Scrubber:
             # Bound the worker's regex work on huge strings; the token cut in two is dropped, not half sent.
             head = value[:_SCRUB_WINDOW]
             value = head.rsplit(None, 1)[0] + " " + REDACTED if any(c.isspace() for c in head) else REDACTED
+        if self.is_identity(value):
+            return REDACTED  # the user or host name itself, as an app name or a version: nothing of it is sent
+        if "=" in value or ":" in value:
+            value = _KEY_VALUE.sub(REDACTED, value)
         for pattern in _SCRUBBERS:
             value = pattern.sub(REDACTED, value)
+        value = _CARD.sub(_redact_card, value)
         # The short host name ("gpu-box-7") has no dot for the patterns above to catch; 4+ characters so a
         # one-letter host name cannot redact every word.
         if len(self.host_name) >= 4 and self.host_name in value.lower():

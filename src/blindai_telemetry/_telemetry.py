@@ -31,6 +31,10 @@ from blindai_telemetry._worker import Pipeline, logger
 DEFAULT_FLUSH_INTERVAL = 2.0  # the original's interval
 
 
+#: Context fields whose text comes from the host app or the platform, scrubbed like event properties.
+_FREE_TEXT_CONTEXT = ("app", "app_version", "os_name", "os_release", "arch", "python_version")
+
+
 def _env_flush_interval(environ: Mapping[str, str]) -> float | None:
     raw = environ.get(ev.BLINDAI_TELEMETRY_FLUSH_INTERVAL)
     try:
@@ -110,8 +114,11 @@ class Telemetry:
             model_names = "hashed"
         scrubber = Scrubber()
         context = _context.static_context(
-            install_id=self._install_id, session_id=str(uuid.uuid4()), app=scrubber(str(app)),
-            app_version=scrubber(str(app_version)), mode=self.mode, is_ci=self.is_ci)
+            install_id=self._install_id, session_id=str(uuid.uuid4()), app=str(app),
+            app_version=str(app_version), mode=self.mode, is_ci=self.is_ci)
+        for name in _FREE_TEXT_CONTEXT:  # platform facts too: a custom kernel's release can name its host
+            if isinstance(context.get(name), str):
+                context[name] = scrubber(context[name])
         privacy_filter = PrivacyFilter(Counter(), model_names, _hash_key(self.config_dir), scrubber)
         directory, is_ci = self.config_dir, self.is_ci  # the worker must not hold on to `self`
         self._pipeline = Pipeline(

@@ -14,8 +14,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from blindai_telemetry import __version__
 from blindai_telemetry.collector import deletions, ingest
@@ -122,6 +123,7 @@ def create_app(settings: CollectorSettings, store: Store, *,
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         # Every refusal names its problem under "error", as ingestion does ("detail" kept for FastAPI users).
+        # Starlette's class, which FastAPI's subclasses: the router's own 404 and 405 answer in this shape too.
         return JSONResponse({"error": exc.detail, "detail": exc.detail}, status_code=exc.status_code,
                             headers=exc.headers)
 

@@ -1,21 +1,33 @@
 """Collector-side scrubbing: refuse free-text values that look like personal data (second line of defence).
 
 The SDK scrubs before sending; the collector checks again with the SDK's own patterns (`_filter.Scrubber`:
-e-mail addresses, URLs and paths, IP and MAC addresses, host names) because it also receives from senders it
-does not control (Amplitude-format SDKs, old BlindAI servers). A value the scrubber would change is not
-trimmed but dropped whole: a half-scrubbed string can still identify someone.
+e-mail addresses, URLs and paths, IP and MAC addresses, host names, secrets and card numbers) because it also
+receives from senders it does not control (Amplitude-format SDKs, old BlindAI servers). A value the scrubber
+would change is not trimmed but dropped whole: a half-scrubbed string can still identify someone.
 """
 
 from __future__ import annotations
 
-from blindai_telemetry._filter import REDACTED, Scrubber
+import re
+
+from blindai_telemetry._filter import ID_PATTERNS, REDACTED, Scrubber
 from blindai_telemetry.catalogue import MAX_STRING_LENGTH
 
 # The collector's own host and user names say nothing about the sender: only the patterns apply.
 _SCRUBBER = Scrubber(host_name="", user_name="")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 def looks_personal(value: str) -> bool:
-    """True when `value` looks like it carries an address, a host name, a URL or a path (never stored)."""
+    """True when `value` looks like it carries an address, a host name, a URL, a path or a secret (never stored)."""
     # The scrubber also caps the length; compare within the cap (validation caps lengths before this).
     return REDACTED in value or _SCRUBBER(value) != value[:MAX_STRING_LENGTH]
+
+
+def id_looks_personal(value: str) -> bool:
+    """True when an identifier (install, event or session id) holds an address, a host name, a URL, a path or a
+    known key shape: an Amplitude sender's `user_id` is often an e-mail address. A random id may look like a
+    base64 key or a card number, so those two shapes are not held against identifiers."""
+    if _UUID.fullmatch(value):
+        return False  # what the SDK sends, and every id the other formats' decoders make: the usual case, fast
+    return any(pattern.search(value) for pattern in ID_PATTERNS)

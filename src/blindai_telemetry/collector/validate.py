@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.scrub import looks_personal
+from blindai_telemetry.collector.scrub import id_looks_personal, looks_personal
 from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.base import COLUMN_NAMES
 
@@ -53,6 +53,8 @@ class _Spec:
     column: bool  # stored in its own column, else in `properties`
     choices: frozenset[str] | None
     maximum: int
+    #: Every free-text field (not only those the SDK rewrites, the catalogue's `scrub`) is screened for personal
+    #: data: the collector also hears from senders that do not scrub, and it drops rather than rewrites.
     scrub: bool
 
 
@@ -62,7 +64,7 @@ def _specs(event: str) -> dict[str, _Spec]:
     for name in names - set(_REQUIRED):
         f = catalogue.FIELDS[name]
         out[name] = _Spec(f, f.type, name in _COLUMNS, frozenset(f.choices) if f.choices else None,
-                          _INT_LIMITS.get(name, _INT64_MAX), f.scrub)
+                          _INT_LIMITS.get(name, _INT64_MAX), f.type is str and not f.choices)
     return out
 
 
@@ -76,6 +78,11 @@ _FLOAT_MAX = 1.7976931348623157e308
 def _personal(value: str) -> bool:
     # Cached: the same model names arrive in batch after batch, and the scrubber runs several patterns.
     return looks_personal(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _id_personal(value: str) -> bool:
+    return id_looks_personal(value)
 
 
 def _describe(f: catalogue.Field) -> str:
@@ -93,6 +100,8 @@ def _required(row: Mapping[str, Any], index: int) -> str | None:
             return f"events[{index}].{name}: required, a non-empty string"
         if len(value) > catalogue.MAX_STRING_LENGTH:
             return f"events[{index}].{name}: longer than {catalogue.MAX_STRING_LENGTH} characters"
+        if _id_personal(value):
+            return f"events[{index}].{name}: looks like an address, a path or a secret"
     if type(row.get("event")) is not str:
         return f"events[{index}].event: required, a string"
     time = row.get("time")
@@ -170,7 +179,7 @@ def check_rows(
                         raise ValidationError(f"events[{index}].{key}: longer than {max_len} characters")
                     value = value[:max_len]
                 if spec.scrub and _personal(value):
-                    out.dropped_fields += 1  # looks like an address or a path: never stored
+                    out.dropped_fields += 1  # looks like an address, a path or a secret: never stored
                     continue
             if spec.column:
                 clean[key] = value
