@@ -10,6 +10,7 @@ mode (formats from senders we do not control) the value is dropped and counted i
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,8 +81,11 @@ def _personal(value: str) -> bool:
     return looks_personal(value)
 
 
+_is_uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
+
+
 @functools.lru_cache(maxsize=4096)
-def _id_personal(value: str) -> bool:
+def _personal_id(value: str) -> bool:
     return id_looks_personal(value)
 
 
@@ -100,7 +104,9 @@ def _required(row: Mapping[str, Any], index: int) -> str | None:
             return f"events[{index}].{name}: required, a non-empty string"
         if len(value) > catalogue.MAX_STRING_LENGTH:
             return f"events[{index}].{name}: longer than {catalogue.MAX_STRING_LENGTH} characters"
-        if _id_personal(value):
+        # Event ids are new with every event (a memo would only churn), and UUIDs from the SDK and the decoders;
+        # install ids repeat batch after batch.
+        if (not _is_uuid(value) and id_looks_personal(value)) if name == "event_id" else _personal_id(value):
             return f"events[{index}].{name}: looks like an address, a path or a secret"
     if type(row.get("event")) is not str:
         return f"events[{index}].event: required, a string"
