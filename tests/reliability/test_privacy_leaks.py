@@ -1,5 +1,6 @@
 """Privacy leaks (issue 8): identities, addresses, paths and secrets pushed through every property and context
-field never reach the wire (SDK) nor the store, files or logs (collector, all three formats).
+field never reach the wire (SDK: native and Amplitude transports) nor the store, files, logs or what it forwards
+to Amplitude (collector: all three formats).
 
 The corpus is `leak_corpus.py`. A disabled SDK opening no socket and writing no file is checked elsewhere and
 not repeated here: tests/e2e/test_opt_out.py (server and client, in process and as a subprocess) and
@@ -25,6 +26,7 @@ import pytest
 from blindai_telemetry import AmplitudeTransport, ClientInfo, InMemoryTransport, Telemetry, catalogue
 from blindai_telemetry._filter import REDACTED, Scrubber
 from blindai_telemetry.stores import DuckDBStore
+from blindai_telemetry.testing.fake_amplitude import FakeAmplitude
 from reliability.collector_support import start_serve
 from reliability.leak_corpus import (
     CORPUS,
@@ -241,7 +243,14 @@ def _blindai(value: str, n: int, ids: bool) -> list[dict[str, Any]]:
 
 
 def test_nothing_of_the_corpus_reaches_the_collectors_store_files_or_logs(tmp_path: Path) -> None:
-    served = start_serve(tmp_path, "--db", str(tmp_path / "t.duckdb"), "--log-level", "debug")
+    """...nor Amplitude: the collector forwards what it stores (to a fake on 127.0.0.1) from an outbox file."""
+    with FakeAmplitude() as fake:
+        _collector_round(tmp_path, fake)
+
+
+def _collector_round(tmp_path: Path, fake: FakeAmplitude) -> None:
+    served = start_serve(tmp_path, "--db", str(tmp_path / "t.duckdb"), "--log-level", "debug",
+                         "--forward-amplitude-key", fake.state.api_key, "--forward-amplitude-url", fake.url)
     statuses: dict[str, dict[int, int]] = {"native": {}, "amplitude": {}, "blindai": {}}
     wal = b""
 
@@ -260,6 +269,10 @@ def test_nothing_of_the_corpus_reaches_the_collectors_store_files_or_logs(tmp_pa
                 count("blindai", http.post("/blindai", json=_blindai(leak.value, n, ids)).status_code)
         wal_path = tmp_path / "t.duckdb.wal"
         wal = wal_path.read_bytes() if wal_path.exists() else b""  # while running: after a clean stop it is gone
+        deadline = time.monotonic() + 30
+        while not any(e.get("app_version") == MARKER for e in list(fake.state.events)):
+            assert time.monotonic() < deadline, "nothing was forwarded: the forwarded search would see nothing"
+            time.sleep(0.05)
     finally:
         assert served.stop() == 0
 
@@ -270,7 +283,7 @@ def test_nothing_of_the_corpus_reaches_the_collectors_store_files_or_logs(tmp_pa
     assert set(statuses["native"]) <= {200, 400}, statuses
 
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert {"t.duckdb", "stdout.log", "stderr.log"} <= {p.name for p in files}
+    assert {"t.duckdb", "stdout.log", "stderr.log", "t.duckdb.forward-outbox.sqlite"} <= {p.name for p in files}
     stored_bytes = b"".join(p.read_bytes() for p in files if p.name.startswith("t.duckdb")) + wal
     assert MARKER.encode() in stored_bytes, "the byte search cannot see stored text"
     corpus = [*COLLECTOR_CORPUS, Leak("sender_address", SOURCE, (SOURCE,))]
@@ -287,9 +300,11 @@ def test_nothing_of_the_corpus_reaches_the_collectors_store_files_or_logs(tmp_pa
         store.close()
     values = [str(v) for v in strings_in(json.loads(json.dumps(dump, default=str)))]
     leaks += [f"table: {hit}" for hit in leaks_in_strings(values, corpus)]
+    forwarded = list(fake.state.events)
+    leaks += [f"forwarded: {hit}" for hit in leaks_in_strings(strings_in(forwarded), corpus)]
     assert markers == 3 * len(COLLECTOR_CORPUS)
     print(f"\ncollector: {len(COLLECTOR_CORPUS)} values x 3 formats, requests {statuses}, {stored} rows stored, "
-          f"{len(files)} files searched, leaks: {len(leaks)}")
+          f"{len(forwarded)} forwarded, {len(files)} files searched, leaks: {len(leaks)}")
     assert leaks == [], "\n".join(leaks)
 
 
