@@ -49,6 +49,8 @@ CASES: dict[str, tuple[bytes, dict[str, str], int, str]] = {
     "deep nesting": (b"[" * 100_000 + b"]" * 100_000, {}, 400, "nested too deeply"),
     "raw NUL byte": (_json(batch(GOOD)).replace(b"blindai-server", b"blindai\x00server"), {}, 400, "NUL"),
     "escaped NUL in a string": (_json(batch(event(app="blindai\u0000server"))), {}, 400, "events[0].app"),
+    "a lone surrogate escape": (_json(batch(GOOD)).replace(b"blindai-server", b"blindai\\ud800server"), {}, 400,
+                                "lone UTF-16 surrogate"),
     "invalid UTF-8": (_json(batch(GOOD)).replace(b"blindai-server", b"blindai\xff\xfeserver"), {}, 400, "UTF-8"),
     "lying Content-Encoding": (_json(batch(GOOD)), {"Content-Encoding": "gzip"}, 400, "not valid gzip"),
     "truncated gzip": (gzip.compress(_json(batch(GOOD)))[:-12], {"Content-Encoding": "gzip"}, 400, "gzip"),

@@ -7,11 +7,15 @@ here reads more than the limits allow (a gzip bomb is refused after inflating at
 from __future__ import annotations
 
 import asyncio
+import re
 import zlib
 from typing import Any
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
+
+#: A `\\uD800`-`\\uDBFF` escape not followed by a low surrogate's escape: JSON that names no character.
+_LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
 
 #: Inflate in slices of this size, so that memory stays bounded whatever the compression ratio.
 _INFLATE_SLICE = 256 * 1024
@@ -97,6 +101,8 @@ def parse_json(data: bytes) -> Any:
         message = str(exc)
         if b"\x00" in data:
             message += " (raw NUL byte)"
+        elif _LONE_HIGH_SURROGATE.search(data):  # msgspec calls this one "Input data was truncated"
+            message = "a \\u escape is a lone UTF-16 surrogate, which is not a character"
         raise BodyError(400, f"invalid JSON: {message}") from None
 
 
