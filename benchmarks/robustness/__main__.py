@@ -6,6 +6,7 @@ A real collector (uvicorn in a thread, 127.0.0.1) over a real DuckDB file in a t
 2. schemathesis over its OpenAPI description, `--examples` per operation and mode (positive for every
    operation, negative too for the POST ones);
 3. Hypothesis over the three wire formats, `--hypothesis` bodies per strategy (any JSON, near-valid, plausible).
+Then it times the screening of free text on hostile values against ordinary ones (`screening.py`).
 Every answer is checked like a corpus case (never a 5xx; a refusal is a JSON error; a refused body stores
 nothing). Exits 1 when any answer broke the contract, and lists them.
 """
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "tests") not in sys.path:
     sys.path.insert(0, str(REPO / "tests"))  # the corpus lives with the tests: `reliability` is a package there
 
-from benchmarks.robustness import fuzz  # noqa: E402
+from benchmarks.robustness import fuzz, screening  # noqa: E402
 from blindai_telemetry.collector.settings import CollectorSettings  # noqa: E402
 from blindai_telemetry.stores import DuckDBStore  # noqa: E402
 from reliability import hostile_corpus  # noqa: E402 - importable once tests/ is on sys.path
@@ -95,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(table(tally, seconds))
     print(f"collector healthy after the run: {'yes' if healthy else 'NO'}")
+    screened = screening.measure(repeat=1 if args.quick else 3)
+    print(screening.report(screened))
     for problem in tally.problems[:100]:
         print("  BROKEN:", problem)
     if args.json:
         args.json.write_text(json.dumps({"budget": budget, "tried": tally.tried, "by_class": tally.by_class,
-                                         "problems": tally.problems, "seconds": seconds}, indent=1))
+                                         "problems": tally.problems, "seconds": seconds, "screening": screened},
+                                        indent=1))
     return 0 if healthy and not tally.problems else 1
 
 
