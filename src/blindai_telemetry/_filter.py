@@ -104,6 +104,11 @@ def _redact_card(match: re.Match[str]) -> str:
     return REDACTED if _luhn(digits) else match.group(0)
 
 
+#: Control characters (C0, DEL, C1) and the bidirectional controls. No catalogue value holds one; the collector
+#: stores none (a value with one is dropped), and `report` never prints one: an escape sequence in a stored version
+#: would rewrite an operator's terminal, and a right-to-left override makes "1.0" read as another version.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
 _ADDRESS_PATTERNS = (_TOKEN_WITH_SEPARATOR, _MAC, _COLON_RUN, _IPV4, _HOST_NAME)
 #: What an identifier is held to: a random id may look like a base64 key or a card number, never like these.
 ID_PATTERNS = (*_KEY_SHAPES, _KEY_VALUE, *_ADDRESS_PATTERNS)

@@ -94,3 +94,15 @@ def test_the_personal_data_memo_keeps_repeated_values_not_ids_and_stays_bounded(
         assert validate._personal(value) is True  # the memo empties when full and keeps answering right
     assert len(validate._PERSONAL) <= 3
     assert validate._personal("a@b.example") is True
+
+
+@pytest.mark.parametrize("value", ["0.6.3\x1b[2J", "1.0\u202e", "Linux\n", "x\x9b31m", "\u2066v2\u2069"])
+def test_control_and_bidi_characters_are_never_stored(value: str) -> None:
+    checked = _lenient(event(app_version=value, os_name=value, properties={"model_name": value}))
+    [row] = checked.rows
+    assert row["app_version"] is None and row["os_name"] is None and row["model_name"] is None
+    assert checked.dropped_fields == 3
+    strict = check_rows([event(os_release=value)], source="native", received_at_ms=1, strict=True)
+    assert strict.rows[0]["os_release"] is None and strict.dropped_fields == 1
+    with pytest.raises(ValidationError, match="install_id"):
+        check_rows([event(install_id="install-" + value)], source="native", received_at_ms=1, strict=True)

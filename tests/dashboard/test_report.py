@@ -113,3 +113,17 @@ def test_sources_exclude_each_other(db_file: Path) -> None:
     result = _run("--db", str(db_file), "--url", "http://127.0.0.1:1")
     assert result.exit_code == 2
     assert "exclude each other" in result.output
+
+
+def test_control_characters_in_a_store_never_reach_the_terminal(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
+    """A store another writer filled (an older collector) may hold escape sequences: `report` prints them inert."""
+    hostile = "0.6.3\x1b]0;pwned\x07\x1b[2J\u202e"
+    path = tmp_path / "events.duckdb"
+    store = open_duckdb(path)
+    store.write([{**r, "app_version": hostile} for r in rows[:50]])
+    store.close()
+    result = _run("--db", str(path), "--days", "30")
+    assert result.exit_code == 0, result.output
+    assert "0.6.3" in result.output  # the version is there...
+    found = re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", result.output)
+    assert found is None, repr(result.output[max(0, found.start() - 80):found.end() + 40])  # nothing acts on a tty

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from blindai_telemetry._filter import CONTROL_CHARACTERS
 from blindai_telemetry.environment_variables import BLINDAI_TELEMETRY_ADMIN_TOKEN
 
 DEFAULT_URL = "http://127.0.0.1:8787"
@@ -112,11 +113,17 @@ def _cell(value: Any, column: str) -> str:
         return f"{value:,.1f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value)
+    return _inert(str(value))
+
+
+def _inert(text: str) -> str:
+    """A store written by another collector may hold control characters: never write them to the terminal."""
+    return CONTROL_CHARACTERS.sub("\N{REPLACEMENT CHARACTER}", text)
 
 
 def render(title: str, columns: list[str], rows: list[list[Any]], description: str = "") -> str:
     """A plain aligned table: numbers right-aligned, a rule under the header."""
+    columns = [_inert(c) for c in columns]  # pivoted tables name columns after stored values (versions)
     cells = [[_cell(v, c) for v, c in zip(row, columns, strict=True)] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) and rows != []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from blindai_telemetry._filter import ID_PATTERNS, REDACTED, Scrubber
+from blindai_telemetry._filter import CONTROL_CHARACTERS, ID_PATTERNS, REDACTED, Scrubber
 from blindai_telemetry.catalogue import MAX_STRING_LENGTH
 
 # The collector's own host and user names say nothing about the sender: only the patterns apply.
@@ -19,9 +19,12 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 def looks_personal(value: str) -> bool:
-    """True when `value` looks like it carries an address, a host name, a URL, a path or a secret (never stored)."""
+    """True when `value` looks like it carries an address, a host name, a URL, a path or a secret, or holds a
+    control character (never stored: it would reach an operator's terminal or reorder what the dashboard shows)."""
     # The scrubber also caps the length; compare within the cap (validation caps lengths before this).
-    return REDACTED in value or _SCRUBBER(value) != value[:MAX_STRING_LENGTH]
+    if REDACTED in value or CONTROL_CHARACTERS.search(value) is not None:
+        return True
+    return _SCRUBBER(value) != value[:MAX_STRING_LENGTH]
 
 
 def id_looks_personal(value: str) -> bool:
@@ -30,4 +33,4 @@ def id_looks_personal(value: str) -> bool:
     base64 key or a card number, so those two shapes are not held against identifiers."""
     if _UUID.fullmatch(value):
         return False  # what the SDK sends, and every id the other formats' decoders make: the usual case, fast
-    return any(pattern.search(value) for pattern in ID_PATTERNS)
+    return CONTROL_CHARACTERS.search(value) is not None or any(pattern.search(value) for pattern in ID_PATTERNS)
