@@ -99,6 +99,7 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
     from blindai_telemetry import _config
     from blindai_telemetry._telemetry import _debug_mode
     from blindai_telemetry.collector.app import create_app
+    from blindai_telemetry.collector.connections import server_options
     from blindai_telemetry.collector.settings import CollectorSettings
     from blindai_telemetry.reference.fleet import Fleet, start_servers, start_traffic
     from blindai_telemetry.reference.threaded import ThreadedServer
@@ -115,7 +116,9 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
         except StoreError as exc:
             raise click.ClickException(f"cannot open {db_path}: {exc}") from exc
         try:
-            collector = ThreadedServer(create_app(CollectorSettings(host="127.0.0.1", port=port), store), port=port)
+            settings = CollectorSettings(host="127.0.0.1", port=port)
+            collector = ThreadedServer(create_app(settings, store), port=port,
+                                       **server_options(settings.header_timeout))  # serve's limits on slow clients
         except OSError as exc:
             raise click.ClickException(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port 0") from exc
         endpoint = collector.url

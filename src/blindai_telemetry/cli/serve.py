@@ -29,12 +29,6 @@ if TYPE_CHECKING:
 DEFAULT_DB = "./telemetry.duckdb"
 #: Seconds uvicorn waits for requests in flight at SIGTERM: a batch waits at most for one group commit.
 GRACEFUL_SHUTDOWN_TIMEOUT = 30
-#: Largest request line and headers (h11's default, made explicit): more is refused with 431/400.
-MAX_HEADER_BYTES = 16 * 1024
-#: Seconds an idle keep-alive connection stays open: the SDK flushes every 2 s, so its connection is reused.
-KEEP_ALIVE_TIMEOUT = 5
-#: Connections the kernel queues before uvicorn accepts them (uvicorn's default, made explicit).
-BACKLOG = 2048
 
 
 def _model_name_key(path: Path) -> bytes:
@@ -156,7 +150,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
     import uvicorn
 
     from blindai_telemetry.collector.app import create_app
-    from blindai_telemetry.collector.connections import with_header_timeout
+    from blindai_telemetry.collector.connections import server_options
     from blindai_telemetry.stores import StoreError, open_store
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
@@ -183,15 +177,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
             create_app(settings, store, **({} if max_pending_events is None else
                                            {"max_pending_events": max_pending_events})), log_config=None,
             log_level=log_level, lifespan="on", access_log=False, proxy_headers=False, server_header=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT,
-            # Slow clients: headers within `header_timeout` (uvicorn itself has no such deadline), the body within
-            # `body_timeout` (408), at most 16 kB of headers, idle keep-alive connections closed after 5 s.
-            http=with_header_timeout(settings.header_timeout), h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-            timeout_keep_alive=KEEP_ALIVE_TIMEOUT, backlog=BACKLOG,
-            # No `limit_concurrency`: uvicorn counts idle and slow connections against it and answers the requests
-            # beyond it 503, so slow clients would lock out real senders. Open connections are bounded by the
-            # deadlines above and by the process's file descriptor limit.
-            limit_concurrency=None,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_TIMEOUT, **server_options(settings.header_timeout),
         )
         _server_class()(config).run(sockets=[sock])
     finally:

@@ -10,6 +10,7 @@ body has its own deadline, answered 408 by the collector (`body.read_body`).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -54,3 +55,25 @@ class HeaderTimeoutProtocol(H11Protocol):
 def with_header_timeout(header_timeout: float) -> type[HeaderTimeoutProtocol]:
     """The protocol class to give `uvicorn.Config(http=...)` for this deadline."""
     return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": header_timeout})
+
+
+#: Largest request line and headers (h11's default, made explicit): more is refused with 431/400.
+MAX_HEADER_BYTES = 16 * 1024
+#: Seconds an idle keep-alive connection stays open: the SDK flushes every 2 s, so its connection is reused.
+KEEP_ALIVE_TIMEOUT = 5
+#: Connections the kernel queues before uvicorn accepts them (uvicorn's default, made explicit).
+BACKLOG = 2048
+
+
+def server_options(header_timeout: float) -> dict[str, Any]:
+    """The `uvicorn.Config` options every collector runs with (`serve`, and the demo's): headers within
+    `header_timeout` (uvicorn itself has no such deadline; the body's own deadline answers 408), at most 16 kB of
+    headers, idle keep-alive connections closed after 5 s."""
+    return {
+        "http": with_header_timeout(header_timeout), "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "timeout_keep_alive": KEEP_ALIVE_TIMEOUT, "backlog": BACKLOG,
+        # No `limit_concurrency`: uvicorn counts idle and slow connections against it and answers the requests
+        # beyond it 503, so slow clients would lock out real senders. Open connections are bounded by the
+        # deadlines above and by the process's file descriptor limit.
+        "limit_concurrency": None,
+    }

@@ -20,7 +20,8 @@ class ThreadedServer:
     """One uvicorn server on `host:port` in a daemon thread. No access log and no proxy headers: nothing
     that carries a client address is logged or trusted."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        """`options` are more `uvicorn.Config` options (the demo's collector takes the collector's limits)."""
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it, Nagle
         # and delayed ACKs add ~40 ms to every keep-alive request after the first.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -33,7 +34,7 @@ class ThreadedServer:
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False,
-                                server_header=False, date_header=False, lifespan="on")
+                                server_header=False, date_header=False, lifespan="on", **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name=f"uvicorn-{self.port}", daemon=True)
