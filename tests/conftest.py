@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +35,30 @@ def clean_telemetry_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iter
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     yield config_dir
     assert os.environ.get(ev.BLINDAI_TELEMETRY_CONFIG_DIR) == str(config_dir)
+
+
+_HOLD_DUCKDB_FILE = """
+import sys, duckdb
+conn = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+@contextlib.contextmanager
+def _held(path: Path) -> Iterator[None]:
+    with subprocess.Popen([sys.executable, "-c", _HOLD_DUCKDB_FILE, str(path)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            yield
+        finally:
+            holder.stdin.close()  # the holder exits when its stdin closes
+            holder.wait(timeout=30)
+
+
+@pytest.fixture
+def duckdb_held_elsewhere() -> Callable[[Path], contextlib.AbstractContextManager[None]]:
+    """`with duckdb_held_elsewhere(path):` another process has the DuckDB file open (DuckDB locks it) meanwhile."""
+    return _held

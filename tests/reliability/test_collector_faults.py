@@ -17,6 +17,8 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -85,27 +87,13 @@ def test_a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers_once_fr
           f"+ Retry-After and re-sent after the disk was freed; {len(stored):,} events stored, 0 lost")
 
 
-_HOLD_FILE = """
-import sys, duckdb
-conn = duckdb.connect(sys.argv[1])
-print("ready", flush=True)
-sys.stdin.readline()
-"""
-
-
-def test_serve_on_a_file_another_process_owns_exits_with_a_clear_message(tmp_path: Path) -> None:
+def test_serve_on_a_file_another_process_owns_exits_with_a_clear_message(
+        tmp_path: Path, duckdb_held_elsewhere: Callable[[Path], AbstractContextManager[None]]) -> None:
     """DuckDB locks its file for one process: a second collector on it must say so and exit, not crash."""
     db = tmp_path / "owned.duckdb"
-    with subprocess.Popen([sys.executable, "-c", _HOLD_FILE, str(db)], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        try:
-            assert holder.stdout.readline().strip() == "ready"
-            done = subprocess.run([str(Path(sys.executable).with_name("blindai-telemetry")), "serve", "--port", "0",
-                                   "--db", str(db)], capture_output=True, text=True, timeout=60, check=False)
-        finally:
-            holder.stdin.close()
-            holder.wait(timeout=30)
+    with duckdb_held_elsewhere(db):
+        done = subprocess.run([str(Path(sys.executable).with_name("blindai-telemetry")), "serve", "--port", "0",
+                               "--db", str(db)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot open the store" in done.stderr and "owned by one process" in done.stderr, done.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import duckdb
@@ -16,26 +18,12 @@ from blindai_telemetry.stores.duckdb import IDLE_CHECKPOINT_BYTES, DuckDBStore
 
 from .conftest import make_row
 
-_HOLD_FILE = """
-import sys, duckdb
-conn = duckdb.connect(sys.argv[1])
-print("ready", flush=True)
-sys.stdin.readline()
-"""
 
-
-def test_a_file_owned_by_another_process_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+def test_a_file_owned_by_another_process_is_refused_with_a_clear_error(
+        tmp_path: Path, duckdb_held_elsewhere: Callable[[Path], AbstractContextManager[None]]) -> None:
     path = tmp_path / "owned.duckdb"
-    with subprocess.Popen([sys.executable, "-c", _HOLD_FILE, str(path)], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        try:
-            assert holder.stdout.readline().strip() == "ready"
-            with pytest.raises(StoreError, match="owned by one process"):
-                DuckDBStore(path)
-        finally:
-            holder.stdin.close()  # the holder exits when its stdin closes
-            holder.wait(timeout=30)
+    with duckdb_held_elsewhere(path), pytest.raises(StoreError, match="owned by one process"):
+        DuckDBStore(path)
     DuckDBStore(path).close()  # free again once the owner exits
 
 

@@ -10,13 +10,12 @@ mode (formats from senders we do not control) the value is dropped and counted i
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.scrub import id_looks_personal, looks_personal
+from blindai_telemetry.collector.scrub import id_looks_personal, is_uuid, looks_personal
 from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.base import COLUMN_NAMES
 
@@ -75,10 +74,6 @@ _PLANS: dict[str, dict[str, _Spec]] = {name: _specs(name) for name in catalogue.
 _FLOAT_MAX = 1.7976931348623157e308
 
 
-#: A lowercase UUID (what the SDK sends for every id, and what the decoders make) can carry nothing personal.
-_is_uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
-
-
 #: Answers of the scrubber for values seen before: versions, platform names and model names arrive in batch after
 #: batch, and the scrubber runs many patterns. A plain dict (a hit is one look-up; `lru_cache` cost a few
 #: tenths of a microsecond more on each of an event's dozen text fields), emptied when full.
@@ -92,7 +87,7 @@ def _personal(value: str) -> bool:
         return known
     # UUIDs are not remembered: a client's install id is new in most events (scanning each took the check from
     # 5 to 27 us an event), and they would only push the repeated values out.
-    if _is_uuid(value):
+    if is_uuid(value):
         return False
     answer = looks_personal(value)
     if len(_PERSONAL) >= _PERSONAL_MAX:
@@ -121,9 +116,9 @@ def _required(row: Mapping[str, Any], index: int) -> str | None:
             return f"events[{index}].{name}: required, a non-empty string"
         if len(value) > catalogue.MAX_STRING_LENGTH:
             return f"events[{index}].{name}: longer than {catalogue.MAX_STRING_LENGTH} characters"
-        # Event ids are new with every event (a memo would only churn), and UUIDs from the SDK and the decoders;
-        # install ids repeat batch after batch.
-        if not _is_uuid(value) and (id_looks_personal(value) if name == "event_id" else _personal_id(value)):
+        # UUIDs first, outside the memo; then event ids are new with every event (a memo would only churn), while
+        # other ids repeat batch after batch.
+        if not is_uuid(value) and (id_looks_personal(value) if name == "event_id" else _personal_id(value)):
             return f"events[{index}].{name}: looks like an address, a path or a secret"
     if type(row.get("event")) is not str:
         return f"events[{index}].event: required, a string"
