@@ -10,6 +10,14 @@ _HELPERS = str(Path(__file__).resolve().parents[1] / "collector")
 if _HELPERS not in sys.path:
     sys.path.insert(0, _HELPERS)
 
-from collector_helpers import Collector, running, start_serve  # noqa: E402 - importable once on sys.path
+from collector_helpers import (  # noqa: E402 - importable once on sys.path
+    NOW_MS,
+    Collector,
+    Served,
+    batch,
+    event,
+    running,
+    start_serve,
+)
 
-__all__ = ["Collector", "running", "start_serve"]
+__all__ = ["NOW_MS", "Collector", "Served", "batch", "event", "running", "start_serve"]

@@ -1,5 +1,5 @@
-"""Helpers of the collector fault suite: the collector test helpers (`tests/collector/collector_helpers.py`, not a
-package, hence put on sys.path) and a loader that records what every batch it sent was answered."""
+"""Helpers of the collector fault suite: the collector test helpers (through `collector_support`) and a loader
+that records what every batch it sent was answered."""
 
 from __future__ import annotations
 
@@ -15,11 +15,7 @@ from typing import Any
 
 import httpx
 
-_HELPERS = str(Path(__file__).resolve().parents[1] / "collector")
-if _HELPERS not in sys.path:
-    sys.path.insert(0, _HELPERS)
-
-from collector_helpers import NOW_MS, Served, batch, event, start_serve  # noqa: E402 - importable once on sys.path
+from reliability.collector_support import NOW_MS, Served, batch, event, start_serve
 
 __all__ = ["Answers", "Served", "SlowClients", "batch", "encoded_batch", "event", "new_batch", "rss_mb", "start_serve",
            "start_throttled", "stored_ids", "wait_until"]
