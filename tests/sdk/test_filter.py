@@ -7,13 +7,8 @@ from collections import Counter
 import pytest
 
 from blindai_telemetry import ClientInfo, catalogue
-from blindai_telemetry._filter import (
-    REDACTED,
-    PrivacyFilter,
-    Scrubber,
-    hash_model_name,
-    normalise_model_name,
-)
+from blindai_telemetry._filter import PrivacyFilter
+from blindai_telemetry.privacy import REDACTED, Scrubber, hash_model_name, normalise_model_name
 
 KEY = "k" * 64
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from blindai_telemetry._filter import CONTROL_CHARACTERS
 from blindai_telemetry.environment_variables import BLINDAI_TELEMETRY_ADMIN_TOKEN
+from blindai_telemetry.privacy import CONTROL_CHARACTERS
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 

@@ -1,6 +1,6 @@
 """Collector-side scrubbing: refuse free-text values that look like personal data (second line of defence).
 
-The SDK scrubs before sending; the collector checks again with the SDK's own patterns (`_filter.Scrubber`:
+The SDK scrubs before sending; the collector checks again with the SDK's own patterns (`privacy.Scrubber`:
 e-mail addresses, URLs and paths, IP and MAC addresses, host names, secrets and card numbers) because it also
 receives from senders it does not control (Amplitude-format SDKs, old BlindAI servers). A value the scrubber
 would change is not trimmed but dropped whole: a half-scrubbed string can still identify someone.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from blindai_telemetry._filter import CONTROL_CHARACTERS, ID_PATTERNS, REDACTED, Scrubber
 from blindai_telemetry.catalogue import MAX_STRING_LENGTH
+from blindai_telemetry.privacy import CONTROL_CHARACTERS, ID_PATTERNS, REDACTED, Scrubber
 
 # The collector's own host and user names say nothing about the sender: only the patterns apply.
 _SCRUBBER = Scrubber(host_name="", user_name="")

@@ -16,7 +16,7 @@ Decisions (each one keeps a promise of DESIGN.md "What never leaves the process"
   uid as `user_id`, so keeping them would count each request twice and store that uid.
 - The install id is the server's `user_id`, kept as sent (DESIGN.md "Ids"); mock-mode servers sent `""`,
   stored as `MOCK_INSTALL_ID` so that those servers still count as one install.
-- Model names follow the SDK's default policy (`_filter`: public architecture names pass, others are hashed),
+- Model names follow the SDK's default policy (`privacy`: public architecture names pass, others are hashed),
   keyed per install under a collector-wide key (`ModelNames`): one install's models can be counted, unrevealed.
 - `event_id` is a name-based UUID of the canonical JSON of the event's validated fields, so a replayed old batch
   deduplicates. Fields that are never stored (the client uid, the kernel string, model names and hashes, the
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from blindai_telemetry import catalogue
-from blindai_telemetry._filter import PUBLIC_MODEL_NAMES, hash_model_name, normalise_model_name
 from blindai_telemetry.collector.formats import Decoded, FormatError
+from blindai_telemetry.privacy import hashed_model_name
 from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS
 
 SOURCE = "blindai"
@@ -184,11 +184,8 @@ class ModelNames:
     def __call__(self, install_id: str, name: str) -> str:
         # JSON may carry lone surrogates, which UTF-8 cannot encode: replace them rather than fail.
         name = name.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-        normalised = normalise_model_name(name)
-        if normalised in PUBLIC_MODEL_NAMES:
-            return normalised
         install = install_id.encode("utf-8", "surrogatepass")
-        return hash_model_name(hmac.new(self._key, install, hashlib.sha256).hexdigest(), name)
+        return hashed_model_name(hmac.new(self._key, install, hashlib.sha256).hexdigest(), name)
 
 
 _DEFAULT_MODEL_NAMES = ModelNames()
