@@ -10,26 +10,33 @@ from pathlib import Path
 import pytest
 
 from blindai_telemetry import _config
+from blindai_telemetry.privacy import telemetry_decision
 
 
 def test_environment_kill_switch_wins_over_enable(clean_telemetry_env: Path) -> None:
     _config.save_user_config(_config.UserConfig(enabled=True))
-    decision = _config.telemetry_decision({"DO_NOT_TRACK": "1"})
+    decision = telemetry_decision({**os.environ, "DO_NOT_TRACK": "1"})
     assert (decision.enabled, decision.source) == (False, "DO_NOT_TRACK")
-    assert _config.telemetry_decision({}).source == "config"
+    assert telemetry_decision().source == "config"
 
 
 def test_disabled_in_config_and_by_argument() -> None:
-    assert _config.telemetry_decision({}, argument=False).source == "argument"
+    assert telemetry_decision(argument=False).source == "argument"
     _config.save_user_config(_config.UserConfig(enabled=False))
-    decision = _config.telemetry_decision({})
+    decision = telemetry_decision()
     assert (decision.enabled, decision.source) == (False, "config")
+
+
+def test_decision_reads_the_config_directory_the_environment_names(tmp_path: Path) -> None:
+    _config.save_user_config(_config.UserConfig(enabled=False), tmp_path / "elsewhere")
+    assert telemetry_decision().enabled is True
+    assert telemetry_decision({"BLINDAI_TELEMETRY_CONFIG_DIR": str(tmp_path / "elsewhere")}).enabled is False
 
 
 def test_decision_reads_but_never_writes(clean_telemetry_env: Path) -> None:
     """Disabled means no file: resolving the opt-out must not create the config directory."""
-    _config.telemetry_decision({"BLINDAI_DISABLE_TELEMETRY": ""})
-    _config.telemetry_decision({})
+    telemetry_decision({**os.environ, "BLINDAI_DISABLE_TELEMETRY": ""})
+    telemetry_decision()
     assert not clean_telemetry_env.exists()
 
 

@@ -1,4 +1,7 @@
-"""The user's telemetry settings and local records, kept in the config directory; opt-out resolved in one place.
+"""The user's telemetry settings and local records, kept in the config directory.
+
+Read and written here; decided elsewhere: the opt-out by `privacy.telemetry_decision`, every other setting by
+`_settings.Settings.resolve`.
 
 Files in the config directory (`BLINDAI_TELEMETRY_CONFIG_DIR`, else platformdirs' user config dir):
 - `config.json`  — {"enabled": bool (absent: never set), "install_id": str, "previous_install_ids": [str],
@@ -104,47 +107,6 @@ def load_user_config(directory: Path | None = None) -> UserConfig:
 
 def save_user_config(cfg: UserConfig, directory: Path | None = None) -> bool:
     return _write_json_atomic((directory or config_dir()) / CONFIG_FILE, asdict(cfg))
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether telemetry is enabled, and why: `source` is an env var name, "config", "argument" or "default"."""
-
-    enabled: bool
-    source: str
-    reason: str
-
-
-def telemetry_decision(
-    environ: Mapping[str, str] | None = None,
-    directory: Path | None = None,
-    argument: bool | None = None,
-) -> Decision:
-    """Resolve the opt-out, before anything else is done: environment kill switches first (they always win
-    when they disable), then the host app's argument, then `blindai-telemetry disable|enable`, then on."""
-    environ = os.environ if environ is None else environ
-    for name in (ev.BLINDAI_DISABLE_TELEMETRY, ev.DO_NOT_TRACK):
-        value = environ.get(name)
-        if ev.is_opt_out_value(value):
-            return Decision(False, name, f"{name}={value!r} is set")
-    if argument is False:
-        return Decision(False, "argument", "the host application passed enabled=False")
-    cfg = load_user_config(directory)
-    if cfg.enabled is False:
-        return Decision(False, "config", "disabled with `blindai-telemetry disable`")
-    if cfg.enabled is True:
-        return Decision(True, "config", "enabled with `blindai-telemetry enable`")
-    return Decision(True, "default", "enabled by default (see `blindai-telemetry catalogue`)")
-
-
-def ci_variable(environ: Mapping[str, str] | None = None) -> str | None:
-    """The name of the CI variable that is set, or None when not running in CI."""
-    environ = os.environ if environ is None else environ
-    for name in ev.CI_VARIABLES:
-        value = environ.get(name)
-        if value is not None and value.strip().lower() not in ("", "0", "false", "no", "off"):
-            return name
-    return None
 
 
 def get_or_create_install_id(directory: Path | None = None) -> tuple[str, bool]:

@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from blindai_telemetry import catalogue
-from blindai_telemetry import environment_variables as ev
-
 
 def _process_start() -> float:
     """When this process started (Unix time): from /proc on Linux, so that uptime counts from the start of
@@ -91,17 +88,6 @@ def memory_gb() -> float | None:
     if total <= 0:
         return None
     return float(2 ** round(math.log2(total / 2**30)))
-
-
-def server_mode(mode: str | None, environ: Mapping[str, str] | None = None) -> str | None:
-    """A server's mode: `dcsv3` when BLINDAI_AZURE_DCSV3_PATCH is set (same truthiness rule as the kill
-    switch), else the mode it runs in. Clients pass no mode and report none, on a DCsv3 machine too."""
-    if mode is None:
-        return None
-    environ = os.environ if environ is None else environ
-    if ev.is_opt_out_value(environ.get(ev.BLINDAI_AZURE_DCSV3_PATCH)):
-        return "dcsv3"
-    return mode if mode in catalogue.MODES else None
 
 
 def static_context(*, install_id: str, session_id: str, app: str, app_version: str, mode: str | None,

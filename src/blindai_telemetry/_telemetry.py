@@ -1,47 +1,35 @@
 """`Telemetry`, the object a host app holds: settings resolved once, then `track()` on the hot path.
 
-The opt-out is decided before anything else: a disabled `Telemetry(...)` is a `_DisabledTelemetry`, a real
-no-op that starts no thread, opens no socket and writes no file.
+The settings, opt-out included, are resolved before anything else (`_settings.Settings.resolve`): a disabled
+`Telemetry(...)` is a `_DisabledTelemetry`, a real no-op that starts no thread, opens no socket and writes no file.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import os
 import secrets
 import time
-import urllib.parse
 import uuid
 import weakref
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from blindai_telemetry import _config, _context
-from blindai_telemetry import environment_variables as ev
 from blindai_telemetry._context import ClientInfo
-from blindai_telemetry._filter import MODEL_NAME_POLICIES, PrivacyFilter, Scrubber
+from blindai_telemetry._filter import PrivacyFilter, Scrubber
 from blindai_telemetry._notice import show_notice_once
+from blindai_telemetry._settings import Settings
 from blindai_telemetry._spool import Spool
-from blindai_telemetry._transport import DebugTransport, Transport
+from blindai_telemetry._transport import Transport
 from blindai_telemetry._worker import Pipeline, logger
-
-DEFAULT_FLUSH_INTERVAL = 2.0  # the original's interval
-
 
 #: Context fields whose text comes from the host app or the platform, scrubbed like event properties.
 _FREE_TEXT_CONTEXT = ("app", "app_version", "os_name", "os_release", "arch", "python_version")
-
-
-def _env_flush_interval(environ: Mapping[str, str]) -> float | None:
-    raw = environ.get(ev.BLINDAI_TELEMETRY_FLUSH_INTERVAL)
-    try:
-        value = float(raw) if raw else None
-    except ValueError:
-        return None
-    return value if value is not None and 0.0 < value < 86_400 else None
 
 
 def _hash_key(directory: Path) -> str:
@@ -55,7 +43,7 @@ def _hash_key(directory: Path) -> str:
 
 
 class Telemetry:
-    """Anonymous usage telemetry for one program (see DESIGN.md, "Python API").
+    """Anonymous usage telemetry for one program; `blindai-telemetry catalogue` lists what it may send.
 
     `track()` never raises and never blocks; `flush(timeout)` waits for delivery; `shutdown(timeout)` runs
     at exit and returns within its timeout whatever the endpoint does.
@@ -78,17 +66,33 @@ class Telemetry:
     """
 
     _pipeline: Pipeline
+    _settings: Settings
+    #: `Telemetry(...)`'s parameters are __init__'s: what `inspect.signature(Telemetry)` (help(), IDEs that run
+    #: code) shows rather than `__new__`'s `(*args, **kwargs)`, and how __new__ names the arguments it resolves.
+    __signature__: ClassVar[inspect.Signature]
 
-    def __new__(cls, *args: Any, enabled: bool | None = None, config_dir: str | os.PathLike[str] | None = None,
-                **kwargs: Any) -> Telemetry:
-        if not issubclass(cls, _DisabledTelemetry):  # subclasses of Telemetry honour the opt-out too
-            directory = Path(config_dir) if config_dir is not None else None
-            decision = _config.telemetry_decision(directory=directory, argument=enabled)
-            if not decision.enabled or not _has_destination(args, kwargs):
-                disabled = super().__new__(_DisabledTelemetry)
-                disabled.__init__(*args, **kwargs)  # type: ignore[misc]  # not called for a subclass's cls
-                return disabled
-        return super().__new__(cls)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = _init_signature(cls)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Telemetry:
+        # The arguments are resolved here, once, so that a disabled process goes no further.
+        if issubclass(cls, _DisabledTelemetry):
+            return super().__new__(cls)
+        # By name, positional ones too; a wrong call is a TypeError, as for any class. Keywords are merged in as
+        # given, for a subclass whose __init__ passes them on through **kwargs.
+        arguments = {**cls.__signature__.bind(*args, **kwargs).arguments, **kwargs}
+        settings = Settings.resolve(arguments, os.environ)
+        if settings.decision.enabled:  # a disabled process says nothing either
+            for problem in settings.problems:
+                logger.warning("blindai-telemetry: %s", problem)
+        if settings.disabled_because is not None:  # subclasses of Telemetry honour the opt-out too
+            disabled = super().__new__(_DisabledTelemetry)
+            disabled.__init__(*args, **kwargs)  # type: ignore[misc]  # not called for a subclass's cls
+            return disabled
+        telemetry = super().__new__(cls)
+        telemetry._settings = settings
+        return telemetry
 
     def __init__(self, app: str, app_version: str, endpoint: str | None = None, mode: str | None = None, *,
                  enabled: bool | None = None, transport: Transport | None = None,
@@ -97,21 +101,19 @@ class Telemetry:
                  shutdown_timeout: float = 1.0, model_names: str = "hashed",
                  spool_dir: str | os.PathLike[str] | None = None,
                  config_dir: str | os.PathLike[str] | None = None) -> None:
-        environ = os.environ
+        settings = self._settings  # endpoint, mode, enabled, … as resolved by __new__ from these same arguments
         self.app = app
         self.app_version = app_version
         self.shutdown_timeout = shutdown_timeout
-        self.config_dir = Path(config_dir) if config_dir is not None else _config.config_dir()
-        self.endpoint = environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT) or endpoint
-        self.debug = _debug_mode(environ)
-        self.flush_interval = flush_interval or _env_flush_interval(environ) or DEFAULT_FLUSH_INTERVAL
-        self.transport = self._choose_transport(transport, amplitude_api_key, write_key)
+        self.config_dir = settings.config_dir
+        self.endpoint = settings.endpoint
+        self.debug = settings.destination == "debug"
+        self.flush_interval = settings.flush_interval
+        self.transport = settings.make_transport()
         self._install_id, self.install_id_persisted = _config.get_or_create_install_id(self.config_dir)
-        self.is_ci = _config.ci_variable(environ) is not None
-        self.mode = _context.server_mode(mode, environ)
-        if model_names not in MODEL_NAME_POLICIES:  # a typo must not crash the host app: use the safe default
-            logger.warning("blindai-telemetry: model_names must be one of %s; using 'hashed'", MODEL_NAME_POLICIES)
-            model_names = "hashed"
+        self.is_ci = settings.is_ci
+        self.mode = settings.mode
+        model_names = settings.model_names
         scrubber = Scrubber()
         context = _context.static_context(
             install_id=self._install_id, session_id=str(uuid.uuid4()), app=str(app),
@@ -133,21 +135,6 @@ class Telemetry:
         atexit.register(_shutdown_at_exit, ref, shutdown_timeout)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=lambda: _after_fork(ref))
-
-    def _choose_transport(self, transport: Transport | None, amplitude_api_key: str | None,
-                          write_key: str | None) -> Transport:
-        """Debug mode > a transport object > the endpoint from the environment > Amplitude > the endpoint
-        argument. (`_has_destination` checked that one exists and is a valid URL.)"""
-        from blindai_telemetry._amplitude import AmplitudeTransport
-        from blindai_telemetry._http import HttpTransport
-
-        if self.debug:  # prints, never sends, whatever else was configured
-            return DebugTransport()
-        if transport is not None:
-            return transport
-        if amplitude_api_key and not os.environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT):
-            return AmplitudeTransport(amplitude_api_key)
-        return HttpTransport(self.endpoint or "", write_key)
 
     @property
     def install_id(self) -> str | None:
@@ -213,27 +200,14 @@ class Telemetry:
         return f"<Telemetry app={self.app!r} transport={self.transport.name} install_id={self._install_id}>"
 
 
-def _debug_mode(environ: Mapping[str, str]) -> bool:
-    value = environ.get(ev.BLINDAI_TELEMETRY_DEBUG, "").strip()
-    return bool(value) and ev.is_opt_out_value(value)
+def _init_signature(cls: type[Telemetry]) -> inspect.Signature:
+    """The signature of `cls(...)`: its __init__'s without `self`."""
+    signature = inspect.signature(cls.__init__)
+    return signature.replace(parameters=list(signature.parameters.values())[1:],
+                             return_annotation=inspect.Signature.empty)
 
 
-def _has_destination(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
-    """Whether the arguments name somewhere to send to. Without one (or with an endpoint that is not an http(s)
-    URL) telemetry stays off rather than raising into the host app."""
-    if _debug_mode(os.environ) or kwargs.get("transport") is not None:
-        return True
-    endpoint = os.environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT) or kwargs.get("endpoint") or \
-        (args[2] if len(args) > 2 else None)
-    if kwargs.get("amplitude_api_key") and not os.environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT):
-        return True
-    if not isinstance(endpoint, str):
-        return False
-    url = urllib.parse.urlsplit(endpoint)
-    if url.scheme in ("http", "https") and url.hostname:
-        return True
-    logger.warning("blindai-telemetry: the endpoint is not an http(s) URL; telemetry is off")
-    return False
+Telemetry.__signature__ = _init_signature(Telemetry)
 
 
 class _DisabledTelemetry(Telemetry):

@@ -31,10 +31,22 @@ def reset_at_a_terminal(answer: str, *args: str) -> subprocess.CompletedProcess[
 @pytest.mark.skipif(not CLI.exists(), reason="the console script is not installed next to this Python")
 def test_declining_keeps_the_old_data_and_says_how_to_delete_later() -> None:
     old, _ = _config.get_or_create_install_id()
-    result = reset_at_a_terminal("n\n")
+    url = closed_port_url()
+    result = reset_at_a_terminal("n\n", "--endpoint", url)
     assert result.returncode == 0, result.stderr
-    assert "Delete the old id's events on the collector now?" in result.stdout
-    assert "Not deleted" in result.stdout
+    assert f"Delete the old id's events on the collector now ({url})?" in result.stdout
+    assert "Not deleted" in result.stdout and "Could not reach" not in result.stderr
+    assert _config.load_user_config().previous_install_ids == [old]
+
+
+@pytest.mark.skipif(not CLI.exists(), reason="the console script is not installed next to this Python")
+def test_no_question_when_no_collector_is_known() -> None:
+    """A question whose "yes" could only fail is not asked: the reset says at once that no collector is known."""
+    old, _ = _config.get_or_create_install_id()
+    result = reset_at_a_terminal("y\n")
+    assert result.returncode == 0, result.stderr
+    assert "Delete the old id's events" not in result.stdout
+    assert "No collector is known" in result.stderr and "Not deleted" in result.stdout
     assert _config.load_user_config().previous_install_ids == [old]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from blindai_telemetry import _config
 from blindai_telemetry import environment_variables as ev
+from blindai_telemetry.privacy import telemetry_decision
 
 from ._helpers import Invoke, read_json
 
@@ -16,14 +17,14 @@ def test_disable_persists_and_decides(invoke: Invoke, config_file: Path) -> None
     out = invoke("disable").stdout
     assert "Telemetry disabled" in out
     assert read_json(config_file)["enabled"] is False
-    assert _config.telemetry_decision().enabled is False
+    assert telemetry_decision().enabled is False
 
 
 def test_enable_after_disable_persists(invoke: Invoke, config_file: Path) -> None:
     invoke("disable")
     invoke("enable")
     assert read_json(config_file)["enabled"] is True
-    decision = _config.telemetry_decision()
+    decision = telemetry_decision()
     assert (decision.enabled, decision.source) == (True, "config")
 
 
@@ -46,7 +47,7 @@ def test_enable_warns_when_the_environment_still_disables(
     result = invoke("enable")
     assert read_json(config_file)["enabled"] is True  # saved for when the variable goes away
     assert "stays disabled" in result.stderr and f"Unset {variable}" in result.stderr
-    assert _config.telemetry_decision().enabled is False
+    assert telemetry_decision().enabled is False
 
 
 def test_unwritable_config_dir_is_an_error(invoke: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -43,15 +43,6 @@ def test_memory_is_rounded_to_a_power_of_two() -> None:
     assert memory == 2 ** round(__import__("math").log2(memory))
 
 
-@pytest.mark.parametrize(("dcsv3", "mode", "expected"), [
-    (None, "hardware", "hardware"), (None, "simulation", "simulation"), (None, "turbo", None), (None, None, None),
-    ("1", "simulation", "dcsv3"), ("", "hardware", "dcsv3"), ("true", None, None), ("0", "hardware", "hardware"),
-])
-def test_mode(dcsv3: str | None, mode: str | None, expected: str | None) -> None:
-    environ = {} if dcsv3 is None else {ev.BLINDAI_AZURE_DCSV3_PATCH: dcsv3}
-    assert _context.server_mode(mode, environ) == expected
-
-
 def test_clients_send_no_mode(make_telemetry: Callable[..., Telemetry]) -> None:
     transport = InMemoryTransport()
     event = _one_event(make_telemetry(app="blindai-client", transport=transport), transport)

@@ -96,8 +96,7 @@ def _wait_for_stop(tick: Callable[[], None], every: float = 15.0) -> None:
 def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int) -> None:
     """Run a collector, a simulated fleet of BlindAI servers and clients, and the dashboard, until Ctrl-C."""
     # Heavy imports here: the CLI's other commands work with the SDK alone installed.
-    from blindai_telemetry import _config
-    from blindai_telemetry._telemetry import _debug_mode
+    from blindai_telemetry._settings import Settings
     from blindai_telemetry.collector.app import create_app
     from blindai_telemetry.collector.connections import server_options
     from blindai_telemetry.collector.settings import CollectorSettings
@@ -123,7 +122,7 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
             raise click.ClickException(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port 0") from exc
         endpoint = collector.url
         _isolate(root, endpoint)
-        decision = _config.telemetry_decision()
+        machine = Settings.resolve({}, os.environ)  # what the fleet's installs start from: the user's kill switches
         if seed_days:
             seeded = _seed(store, seed_days)
             click.echo(f"Seeded {seed_days} days of synthetic history ({seeded:,} events, marked as seeded).")
@@ -137,10 +136,10 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
         click.echo(f"Clients    {clients}, each with its own install id, uploading and running models")
         click.echo(f"Every install above is simulated, keeps its id in {root} and reports only to this collector;"
                    " your own telemetry settings and id are untouched.")
-        if not decision.enabled:
-            click.echo(click.style(f"Telemetry is disabled here ({decision.reason}): the fleet sends nothing; "
-                                   "the dashboard shows seeded data only.", fg="yellow"))
-        elif _debug_mode(os.environ):
+        if not machine.decision.enabled:
+            click.echo(click.style(f"Telemetry is disabled here ({machine.decision.reason}): the fleet sends "
+                                   "nothing; the dashboard shows seeded data only.", fg="yellow"))
+        elif machine.destination == "debug":
             click.echo(click.style(f"{ev.BLINDAI_TELEMETRY_DEBUG} is set: the fleet prints its batches to stderr "
                                    "instead of sending them; the dashboard shows seeded data only.", fg="yellow"))
         click.echo(click.style(f"\nDashboard: {endpoint}/", bold=True))

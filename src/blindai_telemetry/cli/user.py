@@ -7,7 +7,6 @@ and works with the SDK alone installed: no collector dependency is imported here
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -17,10 +16,11 @@ import click
 
 from blindai_telemetry import _config, catalogue
 from blindai_telemetry import environment_variables as ev
+from blindai_telemetry._settings import Settings
 from blindai_telemetry.cli import _deletion, _views
+from blindai_telemetry.privacy import telemetry_decision
 
 _OPT_OUT_VARIABLES = (ev.BLINDAI_DISABLE_TELEMETRY, ev.DO_NOT_TRACK)
-_DOCS = "docs/privacy.md"
 
 
 class UserError(click.ClickException):
@@ -34,39 +34,18 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-def _sdk_default_endpoint() -> str | None:
-    """The SDK's built-in collector URL, if it ships one (today it does not: the host app names its endpoint)."""
-    try:
-        sdk = importlib.import_module("blindai_telemetry._telemetry")
-    except ImportError:
-        return None
-    value = getattr(sdk, "DEFAULT_ENDPOINT", None)
-    return value if isinstance(value, str) and value else None
-
-
-def _endpoint() -> tuple[str | None, str]:
-    """The collector URL the SDK would use on this machine, and where that comes from."""
-    override = os.environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT)
-    if override:
-        return override, ev.BLINDAI_TELEMETRY_ENDPOINT
-    default = _sdk_default_endpoint()
-    if default:
-        return default, "default"
-    return None, "application"
-
-
-def _debug_value() -> str | None:
-    # The SDK's rule: set, not blank, and not a false word (0, false, no, off).
-    value = os.environ.get(ev.BLINDAI_TELEMETRY_DEBUG)
-    return value if value is not None and value.strip() and ev.is_opt_out_value(value) else None
+def _machine_settings(cfg: _config.UserConfig | None = None) -> Settings:
+    """The settings every application on this machine starts from: the environment and the user's config, before
+    the application's own arguments (the SDK's own resolution, so that status says what the SDK does)."""
+    return Settings.resolve({}, os.environ, cfg)
 
 
 def _status_data() -> dict[str, Any]:
     directory = _config.config_dir()
-    decision = _config.telemetry_decision()
     cfg = _config.load_user_config(directory)  # read only: status never creates an id or a file
+    settings = _machine_settings(cfg)
+    decision = settings.decision
     state = _config.read_state(directory)
-    endpoint, endpoint_source = _endpoint()
     opt_outs = {name: os.environ[name] for name in _OPT_OUT_VARIABLES if name in os.environ}
     last_record = _config.read_sent_log(directory, limit=1)
     return {
@@ -74,11 +53,12 @@ def _status_data() -> dict[str, Any]:
         "source": decision.source,
         "reason": decision.reason,
         "opt_out_variables": opt_outs,
-        "ci_variable": _config.ci_variable(),
+        "ci_variable": settings.ci_variable,
         "install_id": cfg.install_id,
         "previous_install_ids": cfg.previous_install_ids,
-        "endpoint": endpoint,
-        "endpoint_source": endpoint_source,
+        "endpoint": settings.endpoint,
+        "endpoint_source": settings.endpoint_source or "application",
+        "problems": list(settings.problems),
         "last_endpoint": last_record[0].get("endpoint") if last_record else None,
         "config_dir": str(directory),
         "config_file": str(directory / _config.CONFIG_FILE),
@@ -86,7 +66,7 @@ def _status_data() -> dict[str, Any]:
         "last_sent_at": state.get("last_sent_at"),
         "dropped_total": state.get("dropped_total", 0),
         "notice_shown_at": cfg.notice_shown_at,
-        "debug": _debug_value(),
+        "debug": settings.debug,
     }
 
 
@@ -121,12 +101,11 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
     if data["previous_install_ids"]:
         lines.append(f"             {len(data['previous_install_ids'])} previous id(s) kept for "
                      "`blindai-telemetry delete-my-data`")
-    if data["endpoint_source"] == ev.BLINDAI_TELEMETRY_ENDPOINT:
-        lines.append(f"Endpoint:    {data['endpoint']} (from {ev.BLINDAI_TELEMETRY_ENDPOINT})")
-    elif data["endpoint"]:
-        lines.append(f"Endpoint:    {data['endpoint']} (default; {ev.BLINDAI_TELEMETRY_ENDPOINT} overrides it)")
+    if data["endpoint"]:
+        lines.append(f"Endpoint:    {data['endpoint']} (from {data['endpoint_source']})")
     else:
         lines.append(f"Endpoint:    set by the application ({ev.BLINDAI_TELEMETRY_ENDPOINT} overrides it)")
+    lines.extend(f"Problem:     {problem}" for problem in data["problems"])
     if data["last_endpoint"] and data["last_endpoint"] != data["endpoint"]:
         lines.append(f"             the last batch went to {data['last_endpoint']}")
     lines.append(f"Config:      {data['config_file']}")
@@ -173,7 +152,7 @@ def disable() -> None:
 def enable() -> None:
     """Turn telemetry back on for this user (the environment still wins when it disables)."""
     _set_enabled(True)
-    decision = _config.telemetry_decision()
+    decision = telemetry_decision()
     if decision.source in _OPT_OUT_VARIABLES:
         click.echo(f"Saved, but telemetry stays disabled: {decision.reason}, and the environment wins. "
                    f"Unset {decision.source} to enable it.", err=True)
@@ -182,14 +161,32 @@ def enable() -> None:
                "with `blindai-telemetry inspect`.")
 
 
-def _deletion_endpoints(explicit: str | None) -> list[str]:
-    """Where to ask for deletion: --endpoint, else the endpoint variable, else the collectors this machine
-    actually sent to (from the transparency log), else the SDK's default."""
+def _collectors(explicit: str | None) -> list[str]:
+    """The collectors to ask for a deletion, as checked base URLs: --endpoint, else the endpoint variable, else the
+    collectors this machine actually sent to (the transparency log). Raises UserError when none is known or one
+    is not a URL: before anything is asked or sent."""
+    settings = _machine_settings()
     if explicit:
-        return [explicit]
-    env = os.environ.get(ev.BLINDAI_TELEMETRY_ENDPOINT)
-    if env:
-        return [env]
+        candidates = [explicit]
+    elif settings.endpoint is not None:  # with no application arguments, only the variable sets it
+        candidates = [settings.endpoint]
+    elif settings.endpoint_source is not None:
+        raise UserError(f"{settings.endpoint_source} is set, but not to a collector URL.",
+                        "Fix it, or pass --endpoint URL (the collector your applications report to).")
+    else:
+        candidates = _logged_collectors()
+    if not candidates:
+        raise UserError("No collector is known for this machine.",
+                        f"Pass --endpoint URL (the collector your applications report to) or set "
+                        f"{ev.BLINDAI_TELEMETRY_ENDPOINT}.")
+    try:
+        return [_deletion.normalise_endpoint(url) for url in candidates]
+    except _deletion.DeletionError as error:
+        raise UserError(error.message, error.hint) from None
+
+
+def _logged_collectors() -> list[str]:
+    """The collectors this machine's HTTP batches went to, most recent first (from the transparency log)."""
     seen: list[str] = []
     for record in reversed(_config.read_sent_log(limit=0)):
         endpoint = record.get("endpoint")
@@ -197,20 +194,12 @@ def _deletion_endpoints(explicit: str | None) -> list[str]:
             endpoint = endpoint.rstrip("/").removesuffix("/v1/batch")
             if endpoint not in seen:
                 seen.append(endpoint)
-    if seen:
-        return seen
-    default = _sdk_default_endpoint()
-    return [default] if default else []
+    return seen
 
 
-def _delete(install_ids: list[str], endpoint: str | None, timeout: float) -> None:
-    """Delete `install_ids` at every relevant collector; forget previous ids once deleted. Raises UserError."""
-    endpoints = _deletion_endpoints(endpoint)
-    if not endpoints:
-        raise UserError("No collector is known for this machine.",
-                        f"Pass --endpoint URL (the collector your applications report to) or set "
-                        f"{ev.BLINDAI_TELEMETRY_ENDPOINT}.")
-    for url in endpoints:
+def _delete(install_ids: list[str], collectors: list[str], timeout: float) -> None:
+    """Delete `install_ids` at every collector; forget previous ids once deleted. Raises UserError."""
+    for url in collectors:
         click.echo(f"Asking {url} to delete the events of {len(install_ids)} install id(s)…")
         try:
             results = _deletion.delete_installs(
@@ -251,7 +240,7 @@ def install_id(reset: bool, delete_old: bool | None, endpoint: str | None, timeo
         if delete_old is not None:
             raise click.UsageError("--yes and --no-delete only apply with --reset.")
         cfg = _config.load_user_config(directory)
-        if cfg.install_id is None and not _config.telemetry_decision().enabled:
+        if cfg.install_id is None and not telemetry_decision(user_config=cfg).enabled:
             click.echo("No install id: telemetry is disabled, so none was created.", err=True)
             return
         value, persisted = _config.get_or_create_install_id(directory)
@@ -264,11 +253,22 @@ def install_id(reset: bool, delete_old: bool | None, endpoint: str | None, timeo
     if old is None:
         return
     click.echo(f"Old install id: {old} (its events stay on the collector until deleted)")
-    if delete_old is None and _stdin_is_interactive():
-        delete_old = click.confirm("Delete the old id's events on the collector now?", default=False)
+    interactive = delete_old is None and _stdin_is_interactive()
+    collectors: list[str] = []
+    if delete_old or interactive:
+        try:
+            collectors = _collectors(endpoint)  # known before asking: no question that cannot be acted on
+        except UserError as error:
+            if delete_old:  # --yes: the deletion was asked for and cannot be done
+                raise
+            click.echo(error.message, err=True)
+            interactive = False
+    if interactive:
+        delete_old = click.confirm(f"Delete the old id's events on the collector now ({', '.join(collectors)})?",
+                                   default=False)
     if delete_old:
         previous = _config.load_user_config(directory).previous_install_ids
-        _delete(previous, endpoint, timeout)
+        _delete(previous, collectors, timeout)
     else:
         click.echo("Not deleted. To delete them later: `blindai-telemetry delete-my-data` "
                    "(it covers the current and every previous id).")
@@ -300,7 +300,8 @@ def show_catalogue(as_json: bool) -> None:
         _echo_json(data)
     else:
         click.echo(_views.catalogue_text(data))
-        click.echo(f"\nMore in {_DOCS}.")
+        click.echo("\nThis machine's setting: `blindai-telemetry status`; what it sent: `blindai-telemetry inspect`; "
+                   "to stop: `blindai-telemetry disable`.")
 
 
 @click.command("delete-my-data")
@@ -315,9 +316,11 @@ def delete_my_data(endpoint: str | None, timeout: float, yes: bool) -> None:
     if not install_ids:
         click.echo("This machine has no install id, so no event of it was stored: nothing to delete.")
         return
+    collectors = _collectors(endpoint)  # before asking: a "y" must not be answered with "no collector is known"
     if not yes:
-        click.confirm(f"Delete every event of {', '.join(install_ids)}?", default=False, abort=True)
-    _delete(install_ids, endpoint, timeout)
+        click.confirm(f"Delete every event of {', '.join(install_ids)} at {', '.join(collectors)}?", default=False,
+                      abort=True)
+    _delete(install_ids, collectors, timeout)
     click.echo("Done. New events will still be sent while telemetry is enabled (`blindai-telemetry disable`).")
 
 
