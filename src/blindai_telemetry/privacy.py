@@ -200,6 +200,7 @@ def _local_user_name() -> str:
 
 # --- model names ----------------------------------------------------------------------------------------
 def normalise_model_name(name: str) -> str:
+    """The form public names are compared (and sent) in: lower case, runs of `_`/spaces as `-`, no `.onnx`."""
     folded = re.sub(r"[\s_]+", "-", name.strip().lower())
     return folded.removesuffix(".onnx")
 

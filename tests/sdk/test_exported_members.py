@@ -12,7 +12,7 @@ import blindai_telemetry
 def test_all_is_the_documented_public_surface() -> None:
     assert set(blindai_telemetry.__all__) == {
         "Telemetry", "ClientInfo", "Transport", "SendResult", "Outcome", "HttpTransport", "AmplitudeTransport",
-        "InMemoryTransport", "__version__",
+        "InMemoryTransport", "__version__", "privacy",
     }
     for name in blindai_telemetry.__all__:
         assert getattr(blindai_telemetry, name) is not None
