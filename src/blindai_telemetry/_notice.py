@@ -14,8 +14,9 @@ NOTICE = """\
 [telemetry]   Sent: event names (server started, model uploaded/run), durations, sizes, versions, OS and CPU
 [telemetry]   facts, and a random install id. Never sent: IP addresses, host or user names, e-mail addresses,
 [telemetry]   URLs, file paths, models, inputs or outputs (private model names are hashed).
-[telemetry]   Disable: BLINDAI_DISABLE_TELEMETRY=1, DO_NOT_TRACK=1, or `blindai-telemetry disable`.
-[telemetry]   Details: docs/privacy.md, `blindai-telemetry catalogue`; what was sent: `blindai-telemetry inspect`.
+[telemetry]   Disable: `blindai-telemetry disable`, or set BLINDAI_DISABLE_TELEMETRY=1 or DO_NOT_TRACK=1.
+[telemetry]   Every field and why: `blindai-telemetry catalogue`; what was sent: `blindai-telemetry inspect`;
+[telemetry]   this machine's setting and install id: `blindai-telemetry status`.
 """
 
 

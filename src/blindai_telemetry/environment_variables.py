@@ -1,4 +1,4 @@
-"""Every environment variable the project reads, as documented constants (DESIGN.md, "Fixed contracts")."""
+"""Every environment variable the project reads, as documented constants: the one place each is named."""
 
 BLINDAI_DISABLE_TELEMETRY = "BLINDAI_DISABLE_TELEMETRY"
 """Kill switch. Any value but ``0``, ``false``, ``no``, ``off`` (any case) disables telemetry; an empty value

@@ -87,3 +87,28 @@ def test_declining_the_confirmation_sends_nothing(invoke: Invoke) -> None:
     url = closed_port_url()
     result = invoke("delete-my-data", "--endpoint", url, input="n\n", expect=1)
     assert "Aborted" in result.stderr and "Could not reach" not in result.stderr
+
+
+def test_no_known_collector_is_said_before_any_question(invoke: Invoke) -> None:
+    """Without --yes: "No collector is known" at once, exit 1, and no "Delete …? [y/N]" that could only fail."""
+    install_id, _ = _config.get_or_create_install_id()
+    result = invoke("delete-my-data", input="y\n", expect=1)
+    assert "No collector is known" in result.stderr and "--endpoint URL" in result.stderr
+    assert "Delete every event" not in result.stdout and install_id not in result.stdout
+
+
+def test_a_bad_endpoint_is_refused_before_any_question(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    _config.get_or_create_install_id()
+    assert "is not a collector URL" in invoke("delete-my-data", "--endpoint", "ftp://x", input="y\n",
+                                              expect=1).stderr
+    monkeypatch.setenv(ev.BLINDAI_TELEMETRY_ENDPOINT, "not a url")
+    result = invoke("delete-my-data", input="y\n", expect=1)
+    assert f"{ev.BLINDAI_TELEMETRY_ENDPOINT} is set, but not to a collector URL" in result.stderr
+    assert "Delete every event" not in result.stdout
+
+
+def test_the_question_names_the_collector_it_will_ask(invoke: Invoke) -> None:
+    install_id, _ = _config.get_or_create_install_id()
+    url = closed_port_url()
+    result = invoke("delete-my-data", "--endpoint", url + "/", input="n\n", expect=1)
+    assert f"Delete every event of {install_id} at {url}? [y/N]" in result.stdout

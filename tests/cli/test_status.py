@@ -100,3 +100,22 @@ def test_shows_install_id_state_endpoint_and_debug(invoke: Invoke, monkeypatch: 
     assert install_id in out and "2025-11-28 09:50:00 UTC" in out and "7 event(s) dropped" in out
     assert "http://127.0.0.1:9/collector (from BLINDAI_TELEMETRY_ENDPOINT)" in out
     assert "Debug mode:  on" in out and "nothing is sent" in out
+
+
+def test_an_endpoint_variable_that_is_not_a_url_is_reported_as_a_problem(
+        invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    """status resolves settings as the SDK does: an application here would send nothing, and status says why."""
+    monkeypatch.setenv(ev.BLINDAI_TELEMETRY_ENDPOINT, "collector:8787")
+    data = status_json(invoke)
+    assert data["endpoint"] is None and data["endpoint_source"] == ev.BLINDAI_TELEMETRY_ENDPOINT
+    problem = f"the endpoint ({ev.BLINDAI_TELEMETRY_ENDPOINT}) is not an http(s) URL; telemetry is off"
+    assert data["problems"] == [problem]
+    assert f"Problem:     {problem}" in invoke("status").stdout
+
+
+def test_debug_off_words_are_not_debug_mode(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rule as the SDK (one function): blank or a false word leaves debug mode off."""
+    for value in ("", " ", "0", "off"):
+        monkeypatch.setenv(ev.BLINDAI_TELEMETRY_DEBUG, value)
+        assert status_json(invoke)["debug"] is None
+        assert "Debug mode" not in invoke("status").stdout

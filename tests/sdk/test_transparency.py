@@ -69,8 +69,8 @@ def test_first_run_notice_is_shown_once_per_install(make_telemetry: Callable[...
         telemetry.shutdown()
     err = capsys.readouterr().err
     assert err.count(NOTICE_MARK) == 1
-    for needle in ("BLINDAI_DISABLE_TELEMETRY=1", "DO_NOT_TRACK=1", "blindai-telemetry disable", "docs/privacy.md",
-                   "blindai-telemetry catalogue"):
+    for needle in ("BLINDAI_DISABLE_TELEMETRY=1", "DO_NOT_TRACK=1", "blindai-telemetry disable",
+                   "blindai-telemetry status", "blindai-telemetry catalogue"):
         assert needle in err
     assert _config.load_user_config(clean_telemetry_env).notice_shown_at is not None
 

@@ -1,4 +1,4 @@
-"""Access control: write keys for ingestion, the admin token for operators (DESIGN.md, "Collector HTTP")."""
+"""Access control: write keys for ingestion, the admin token for operators (`blindai-telemetry serve --help`)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ Format = Annotated[Literal["json", "csv"], Query(description="json (default) or 
 @router.get("/api/v1/summary", dependencies=_viewer, tags=["dashboard"], responses=_ERRORS,
             summary="Totals over all stored data (CI included)")
 def summary(request: Request) -> dict[str, Any]:
-    """`{"events": N, "installs": M, "seeded": S, ...}` over all stored data, CI runs included (DESIGN.md).
+    """`{"events": N, "installs": M, "seeded": S, ...}` over all stored data, CI runs included.
 
     `seeded` counts the synthetic history the demo writes, so the page can say the figures include it;
     `retention_days` is the collector's retention period, which the page states; `panels` says whether the

@@ -21,7 +21,7 @@ class Column:
     nullable: bool = True
 
 
-#: The public schema of the `events` table (DESIGN.md, "Storage schema"); users query it with plain SQL.
+#: The public schema of the `events` table, the same in every store; users query it with plain SQL.
 #: Every store creates exactly these columns, in this order.
 EVENT_COLUMNS: tuple[Column, ...] = (
     Column("event_id", "VARCHAR", nullable=False),

@@ -5,7 +5,7 @@ in-process, used by the tests): both go through clickhouse-connect's `Client` (H
 which drives `chdb.connect(PATH)`), so the SQL below is the SQL a server runs.
 
 Schema choices (issue 7), each for a reason:
-- `install_id` is `String`, not `UUID` as the issue suggested: DESIGN.md fixes ids as text, and the original
+- `install_id` is `String`, not `UUID` as the issue suggested: ids are text in every store, and the original
   BlindAI servers report upper-case hex uids (and Amplitude senders any string) that a UUID column refuses.
 - `ORDER BY (event, toDate(time), install_id, event_id)`: the dashboard's queries filter and group by event
   and day; `install_id` next serves per-install reads; `event_id` last makes the key unique per event.

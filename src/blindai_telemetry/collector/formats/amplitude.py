@@ -13,12 +13,12 @@ in github.com/Amplitude-Developer-Docs/amplitude-dev-center, docs/analytics/apis
   Amplitude's own SDKs read to fail those events and retry the rest), and nothing of the request is stored.
 
 Mapping into the `events` table:
-- install id = `user_id`, else `device_id` (DESIGN.md "Ids"); `event_type` must be a catalogue event, or an
+- install id = `user_id`, else `device_id` (kept as text); `event_type` must be a catalogue event, or an
   original BlindAI type (era A, handed to `blindai.map_event`); any other event is dropped whole and counted;
 - `app_version`, `os_name` and `os_version` (→ `os_release`) map to the catalogue; catalogue fields are read by
   name from `user_properties` and `event_properties`; everything else is dropped and counted, except `ip`,
   which is never copied anywhere, not even into the event id;
-- `time` is read in seconds when it is below 10^11 (DESIGN.md; 10^11 s is in the year 5138, 10^11 ms in 1973),
+- `time` is read in seconds when it is below 10^11 (`MS_THRESHOLD`: 10^11 s is in the year 5138, 10^11 ms in 1973),
   which covers every event tagged by a BlindAI variant, as those carry seconds of 2022-2023; without `time`, the
   event takes the time it was received, as on Amplitude;
 - `event_id` is a name-based UUID of (`device_id`, else `user_id`; `insert_id`): Amplitude deduplicates an

@@ -7,14 +7,14 @@ The original Rust servers (2022-2023, RESEARCH.md §1) sent a bare JSON array of
 - B: a bare array with `cloud_user_id` and `custom_agent_id`; `SendModel`/`RunModel` carry `sign`;
 - C: as B, without `sign`, and `RunModel` carries `model_hash` instead of `model_name`.
 
-Decisions (each one keeps a promise of DESIGN.md "What never leaves the process"):
+Decisions (each one keeps the SDK's promise of what never leaves a process: see `privacy`):
 - `client_uid` (an unsalted sha256 of host name and user name, re-identifiable) and `client_platform_version`
   (the kernel build string) are never kept; `cloud_user_id`, `custom_agent_id`, `sign` and `model_hash` are
   dropped. Every dropped non-null field is counted.
 - `client_send_model` / `client_run_model` (2022-04..09) are dropped whole and counted: the server sent them
   as copies of its own `send_model` / `run_model` for the same request, under the client's re-identifiable
   uid as `user_id`, so keeping them would count each request twice and store that uid.
-- The install id is the server's `user_id`, kept as sent (DESIGN.md "Ids"); mock-mode servers sent `""`,
+- The install id is the server's `user_id`, kept as sent (ids are text in every store); mock-mode servers sent `""`,
   stored as `MOCK_INSTALL_ID` so that those servers still count as one install.
 - Model names follow the SDK's default policy (`privacy`: public architecture names pass, others are hashed),
   keyed per install under a collector-wide key (`ModelNames`): one install's models can be counted, unrevealed.
@@ -55,7 +55,7 @@ ORIGINAL_EVENT_TYPES = frozenset(EVENT_TYPES) | CLIENT_COPY_EVENT_TYPES
 #: The variant tag each event type's `event_properties` carries (serde's externally tagged enum).
 VARIANTS: dict[str, str] = {"started": "Started", "send_model": "SendModel", "run_model": "RunModel"}
 
-#: A `time` below this is seconds, at or above it milliseconds (DESIGN.md): 10^11 s is in the year 5138 and
+#: A `time` below this is seconds, at or above it milliseconds (on every route): 10^11 s is in the year 5138 and
 #: 10^11 ms in 1973, so no real time is ambiguous, and a sender that mixes units is still read right.
 MS_THRESHOLD = 10**11
 #: The largest time a TIMESTAMP column holds comfortably (9999-12-31T23:59:59.999Z), in ms.
