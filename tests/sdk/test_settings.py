@@ -162,6 +162,11 @@ def test_telemetry_signature_is_visible_to_inspect() -> None:
     assert {"enabled", "transport", "amplitude_api_key", "write_key", "flush_interval", "model_names",
             "config_dir", "shutdown_timeout"} <= set(parameters)
     assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    # Type checkers and editors (pyright, mypy) read __init__'s parameters when __new__ takes exactly
+    # (*args, **kwargs): any named parameter there would make them show __new__'s instead.
+    new = inspect.signature(Telemetry.__new__).parameters.values()
+    assert [p.kind for p in new] == [inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.VAR_POSITIONAL,
+                                     inspect.Parameter.VAR_KEYWORD]
 
 
 @pytest.mark.parametrize("environ", [{}, {ev.DO_NOT_TRACK: "1"}])
