@@ -35,6 +35,7 @@ def test_the_report_has_every_file_and_the_documented_shape(site: Path, today: d
     report = report_json(site)
     start, end = figures.period(90, today)
     assert report["k"] == 10 and report["epsilon"] == 1.0
+    assert report["epsilon_report"] == 1.0 * (6 + len(figures.complete_weeks(start, end)))
     assert report["period"] == {"from": start.isoformat(), "to": end.isoformat()}
     assert set(report["tables"]) == {"server_versions", "client_versions", "modes", "os", "arch"}
     assert isinstance(report["installs"], int)
@@ -215,3 +216,39 @@ def test_a_collector_that_cannot_be_reached_is_one_line_and_exit_2(publish: Publ
     line = _bad(publish("--url", "http://127.0.0.1:9", "--out", str(tmp_path / "s"), "--timeout", "5"))
     assert "cannot reach the collector" in line
     assert not (tmp_path / "s").exists()
+
+
+def test_the_exact_aggregates_are_the_fleets_true_figures(duck_file: Path, fleet: Any, today: date) -> None:
+    """CI installs, installs seen only today and events of the week still going on are not counted."""
+    expected: dataset.Expected = fleet[1]
+    store = open_store(db=str(duck_file))
+    try:
+        aggregates = figures.gather(store, *figures.period(90, today))
+    finally:
+        store.close()
+    assert aggregates.installs == expected.installs
+    assert aggregates.tables == expected.tables
+    monday = today - timedelta(days=today.weekday())
+    active = {(today - timedelta(days=7 * w + 2)) for w in range(dataset.WEEKS)}
+    weeks = {(d - timedelta(days=d.weekday())).isoformat() for d in active if d < monday}
+    servers = sum(n for n, *_, ci, only_today in dataset.SERVERS if not ci and not only_today)
+    assert aggregates.weekly == {w: servers + dataset.NAMED_CLIENTS[0] for w in weeks if w >= str(
+        figures.period(90, today)[0])}
+
+
+def test_a_period_ending_today_or_later_is_refused(publish: Publish, duck_file: Path, tmp_path: Path,
+                                                   today: date) -> None:
+    for until in (today, today + timedelta(days=3)):
+        line = _bad(publish("--db", str(duck_file), "--out", str(tmp_path / "s"), "--until", until.isoformat()))
+        assert "before today" in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_older_period_is_published_with_until(publish: Publish, duck_file: Path, tmp_path: Path,
+                                                 today: date) -> None:
+    until = today - timedelta(days=10)
+    result = publish("--db", str(duck_file), "--out", str(tmp_path / "s"), "--until", until.isoformat(),
+                     "--days", "30", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert report_json(tmp_path / "s")["period"] == {"from": (until - timedelta(days=29)).isoformat(),
+                                                     "to": until.isoformat()}

@@ -104,7 +104,9 @@ def _gather_url(url: str, token: str | None, timeout: float, start: Any, end: An
 @click.option("--epsilon", type=float, default=1.0, show_default=True,
               help="Privacy parameter of the noise on every count (above 0, at most 5; smaller = more noise).")
 @click.option("--days", type=click.IntRange(7, 3650), default=90, show_default=True,
-              help="The last N complete days (UTC); today is never included.")
+              help="Days in the period, ending yesterday or on --until (UTC).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]),
+              help="Last day of the period (UTC), e.g. the end of a quarter. Default: yesterday.")
 @click.option("--key-file", type=click.Path(dir_okay=False),
               help="Secret noise key (hex). Default: publish.key in the config directory, made on first use.")
 @click.option("--seed", help="Derive the noise from this text instead of a secret key: reproducible figures "
@@ -112,7 +114,8 @@ def _gather_url(url: str, token: str | None, timeout: float, start: Any, end: An
 @click.option("--force", is_flag=True, help="Replace the previous report in --out.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for --url.")
 def publish(db: str | None, store_url: str | None, url: str | None, token: str | None, out_dir: str, k: int,
-            epsilon: float, days: int, key_file: str | None, seed: str | None, force: bool, timeout: float) -> None:
+            epsilon: float, days: int, until: datetime | None, key_file: str | None, seed: str | None, force: bool,
+            timeout: float) -> None:
     """Write a public usage report (index.html, report.json, report.csv) that cannot re-identify anyone."""
     from blindai_telemetry.publish import figures, render
     from blindai_telemetry.publish.disclosure import Disclosure, check_rules
@@ -123,8 +126,8 @@ def publish(db: str | None, store_url: str | None, url: str | None, token: str |
     if key_file is not None and seed is not None:
         raise PublishError("--key-file and --seed exclude each other")
     out = Path(out_dir)
-    start, end = figures.period(days, datetime.now(timezone.utc).date())
     try:
+        start, end = figures.period(days, datetime.now(timezone.utc).date(), until.date() if until else None)
         check_rules(k, epsilon)  # before anything is read or written
         render.check_target(out, force)
     except (ValueError, render.OutputError) as exc:

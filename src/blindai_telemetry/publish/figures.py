@@ -62,9 +62,12 @@ class Aggregates:
                                 float(c["p95_ms"]), float(c["p99_ms"])) for c in data["latency"]])
 
 
-def period(days: int, today: date) -> tuple[date, date]:
-    """The last `days` complete UTC days before `today` (today is not over, so it is never included)."""
-    end = today - timedelta(days=1)
+def period(days: int, today: date, until: date | None = None) -> tuple[date, date]:
+    """`days` UTC days ending on `until` (default: yesterday). Today is not over: a period never includes it
+    (ValueError if `until` is today or later)."""
+    end = today - timedelta(days=1) if until is None else until
+    if end >= today:
+        raise ValueError(f"the period must end before today ({today}): a day still going on is never published")
     return end - timedelta(days=days - 1), end
 
 

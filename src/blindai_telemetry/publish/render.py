@@ -20,7 +20,7 @@ from typing import Any
 from blindai_telemetry.catalogue import MODES
 from blindai_telemetry.publish import page
 from blindai_telemetry.publish.disclosure import Disclosure, is_release_version, round_significant
-from blindai_telemetry.publish.figures import REQUEST_EVENTS, Aggregates
+from blindai_telemetry.publish.figures import REQUEST_EVENTS, Aggregates, complete_weeks
 
 #: The values each table may name: closed vocabularies (the collector normalises platform names), or versions
 #: matching the strict release pattern. A value outside them is never published, whatever its count.
@@ -42,6 +42,7 @@ class OutputError(Exception):
 def build(aggregates: Aggregates, disclosure: Disclosure) -> dict[str, Any]:
     """The public figures of `aggregates`: what report.json holds, and all the page shows."""
     tables = {name: disclosure.table(name, counts, VOCABULARIES[name]) for name, counts in aggregates.tables.items()}
+    weeks = complete_weeks(aggregates.start, aggregates.end)
     weekly = []
     for monday, true in sorted(aggregates.weekly.items()):
         n = disclosure.count(f"weekly_active_installs\0{monday}", true)
@@ -57,6 +58,9 @@ def build(aggregates: Aggregates, disclosure: Disclosure) -> dict[str, Any]:
         "format": FORMAT,
         "k": disclosure.k,
         "epsilon": disclosure.epsilon,
+        # One install moves the total, one row of each table and each week's count by at most 1 apiece: the
+        # whole report is ε-DP for each of those figures, so (6 + weeks)·ε-DP for the install (composition).
+        "epsilon_report": round(disclosure.epsilon * (1 + len(aggregates.tables) + len(weeks)), 6),
         "method": disclosure.method(),
         "noise": "seeded (not for publication)" if disclosure.seeded else "keyed",
         "period": {"from": aggregates.start.isoformat(), "to": aggregates.end.isoformat()},
