@@ -144,6 +144,12 @@ def test_the_default_key_is_made_once_private_and_reused(publish: Publish, duck_
     assert second.exit_code == 0 and "new secret noise key" not in second.stderr
     assert report_json(tmp_path / "a") == report_json(tmp_path / "b")
     assert report_json(tmp_path / "a")["noise"] == "keyed"
+    assert "not for publication" not in (tmp_path / "a" / "index.html").read_text()
+
+
+def test_a_seeded_report_says_it_must_not_be_published(site: Path) -> None:
+    assert report_json(site)["noise"] == "seeded (not for publication)"
+    assert "Test report, not for publication" in (site / "index.html").read_text()
 
 
 def test_force_replaces_a_previous_report(publish: Publish, duck_file: Path, tmp_path: Path) -> None:

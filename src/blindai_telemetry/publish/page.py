@@ -34,6 +34,7 @@ h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #
 table { border-collapse: collapse; margin: .6rem 0; } td, th { padding: .2rem .9rem; text-align: left; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; } tr:nth-child(even) { background: #f4f6f9; }
 .protect { background: #eef5ee; border-left: 4px solid #3c8c4a; padding: .6rem 1rem; }
+.warn { background: #fbeaea; border-left: 4px solid #b83a3a; padding: .6rem 1rem; }
 .chart { position: relative; height: 220px; max-width: 40rem; } .muted { color: #5d6878; }
 """
 
@@ -100,6 +101,8 @@ def html(report: dict[str, Any]) -> str:
     sections.append('<section id="latency"><h2>Request latency by mode (ms)</h2><p class="muted">Successful '
                     "model uploads and runs, as measured by the servers.</p>"
                     + _table(["mode", "request", "p50", "p95", "p99"], latency, {2, 3, 4}) + "</section>")
+    seeded = ('<p class="warn"><strong>Test report, not for publication:</strong> its noise comes from a '
+              "public seed and can be removed.</p>" if report["noise"] != "keyed" else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
@@ -112,7 +115,7 @@ def html(report: dict[str, Any]) -> str:
 <p class="muted">{escape(period["from"])} to {escape(period["to"])} (UTC) · k = {report["k"]} ·
 ε = {report["epsilon"]:g} · the same figures as <a href="report.json">report.json</a> and
 <a href="report.csv">report.csv</a></p>
-{total}
+{seeded}{total}
 {_protection(report)}
 {"".join(sections)}
 <p class="muted">Charts drawn with Chart.js (MIT licence, <a href="chart.js.LICENSE.md">licence text</a>).</p>
