@@ -258,3 +258,12 @@ def test_an_older_period_is_published_with_until(publish: Publish, duck_file: Pa
     assert result.exit_code == 0, result.output
     assert report_json(tmp_path / "s")["period"] == {"from": (until - timedelta(days=29)).isoformat(),
                                                      "to": until.isoformat()}
+
+
+def test_platform_spellings_stored_before_normalisation_count_as_one_value() -> None:
+    aggregates = figures.Aggregates(date(2026, 1, 1), date(2026, 1, 31), installs=30,
+                                    tables={t: {} for t in figures.TABLES})
+    aggregates.tables["arch"] = {"aarch64": 6, "arm64": 5, "x86_64": 19}
+    report = render.build(aggregates, Disclosure(10, 5.0, key_from_seed("a"), "p"))
+    assert {r["value"] for r in report["tables"]["arch"]} == {"arm64", "x86_64"}  # 6 + 5 installs pass k = 10
+    assert "aarch64" not in str(report)

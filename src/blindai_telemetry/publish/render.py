@@ -31,6 +31,13 @@ VOCABULARIES: dict[str, Callable[[str], bool]] = {
     "os": frozenset({"Linux", "Darwin", "Windows"}).__contains__,
     "arch": frozenset({"x86_64", "arm64"}).__contains__,
 }
+#: Platform spellings that DESIGN.md says mean the same value (the collector normalises them on the way in; rows
+#: stored before it did keep the raw spelling). Each install counts once under its last raw value, so the
+#: counts of one value's spellings add up to distinct installs.
+ALIASES: dict[str, dict[str, str]] = {
+    "arch": {"amd64": "x86_64", "AMD64": "x86_64", "x64": "x86_64", "aarch64": "arm64", "ARM64": "arm64"},
+    "os": {"linux": "Linux", "darwin": "Darwin", "windows": "Windows"},
+}
 FORMAT = 1
 REPORT_FILES = ("index.html", "report.json", "report.csv", "latency.csv", *page.ASSETS)
 
@@ -41,7 +48,8 @@ class OutputError(Exception):
 
 def build(aggregates: Aggregates, disclosure: Disclosure) -> dict[str, Any]:
     """The public figures of `aggregates`: what report.json holds, and all the page shows."""
-    tables = {name: disclosure.table(name, counts, VOCABULARIES[name]) for name, counts in aggregates.tables.items()}
+    tables = {name: disclosure.table(name, _folded(counts, ALIASES.get(name, {})), VOCABULARIES[name])
+              for name, counts in aggregates.tables.items()}
     weeks = complete_weeks(aggregates.start, aggregates.end)
     weekly = []
     for monday, true in sorted(aggregates.weekly.items()):
@@ -69,6 +77,14 @@ def build(aggregates: Aggregates, disclosure: Disclosure) -> dict[str, Any]:
         "weekly_active_installs": weekly,
         "latency_ms": latency,
     }
+
+
+def _folded(counts: dict[str, int], aliases: dict[str, str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value, n in counts.items():
+        name = aliases.get(value, value)
+        out[name] = out.get(name, 0) + n
+    return out
 
 
 def _csv(header: list[str], rows: list[list[Any]]) -> str:
