@@ -98,11 +98,18 @@ def _where(d: Dialect, start: date, end: date, *extra: str) -> str:
     return "WHERE " + " AND ".join(conditions)
 
 
+def _id(d: Dialect, column: str) -> str:
+    """An install id as the queries group it. DuckDB groups its 64-bit hash: the grouping costs half as much as
+    on the 36-character text (the dashboard's rollup does the same). A collision (odds about 1 in 10^10 among
+    50,000 installs) merges two installs into one, so it can only lower a count, never lift a cell over k."""
+    return column if d.clickhouse else f"hash({column})"
+
+
 def _ids(d: Dialect, start: date, end: date, own: str, client: str) -> str:
     """Every install seen in the period: by its own events, and as a client named by a server's events."""
-    return f"""SELECT install_id AS id, time, {own} FROM events {_where(d, start, end)}
+    return f"""SELECT {_id(d, "install_id")} AS id, time, {own} FROM events {_where(d, start, end)}
                UNION ALL
-               SELECT client_install_id AS id, time, {client} FROM events
+               SELECT {_id(d, "client_install_id")} AS id, time, {client} FROM events
                {_where(d, start, end, "client_install_id IS NOT NULL")}"""
 
 
@@ -114,11 +121,15 @@ def _latest_values(store: Store, d: Dialect, out: Aggregates) -> None:
            "CASE WHEN mode IS NULL THEN app_version END AS cv, os_name AS o, arch AS a")
     client = f"{null}, {null}, client_app_version, client_os_name, client_arch"
     columns = {"modes": "m", "server_versions": "sv", "client_versions": "cv", "os": "o", "arch": "a"}
-    latest = ", ".join(f"{d.latest(c)} AS {t}" for t, c in columns.items())
+    # Two steps: the last time of each distinct (install, values) first, a plain max over few columns; then each
+    # install's last non-null value per column from those few rows. Half the CPU of five arg_max over every row.
+    last = "argMaxIf({c}, t, {c} IS NOT NULL)" if d.clickhouse else "arg_max({c}, t) FILTER (WHERE {c} IS NOT NULL)"
+    latest = ", ".join(f"{last.format(c=c)} AS {t}" for t, c in columns.items())
     parts = [f"SELECT '{t}' AS t, {t} AS value, count(*) AS n FROM per WHERE {t} IS NOT NULL GROUP BY {t}"
              for t in columns]
-    sql = f"""WITH per AS {d.materialized}(SELECT id, {latest}
-                                           FROM ({_ids(d, out.start, out.end, own, client)}) AS ids GROUP BY id)
+    sql = f"""WITH g AS (SELECT id, m, sv, cv, o, a, max(time) AS t
+                         FROM ({_ids(d, out.start, out.end, own, client)}) AS ids GROUP BY id, m, sv, cv, o, a),
+              per AS {d.materialized}(SELECT id, {latest} FROM g GROUP BY id)
               {" UNION ALL ".join(parts)}
               UNION ALL SELECT 'installs' AS t, '' AS value, count(*) AS n FROM per"""
     for row in store.fetch(sql):
@@ -141,7 +152,7 @@ def _latency(store: Store, d: Dialect, out: Aggregates) -> None:
     # Failed requests are left out, as on the dashboard: a refused upload returns fast and would flatter them.
     where = _where(d, out.start, out.end, "mode IS NOT NULL", f"event IN ({events})", "duration_ms IS NOT NULL",
                    "coalesce(ok, true)")
-    sql = f"""SELECT mode, event, count(DISTINCT install_id) AS installs, {d.quantiles("duration_ms")} AS q
+    sql = f"""SELECT mode, event, count(DISTINCT {_id(d, "install_id")}) AS installs, {d.quantiles("duration_ms")} AS q
               FROM events {where} GROUP BY mode, event ORDER BY mode, event"""
     for row in store.fetch(sql):
         q = [float(x) for x in row["q"]]
