@@ -74,6 +74,13 @@ def test_the_noise_is_the_same_for_the_same_data_and_fresh_for_another_period_ke
     assert [d.noise(f"c{i}", 51) for i in range(300)] != same
 
 
+def test_reports_of_one_period_at_two_epsilons_have_independent_noise() -> None:
+    """With shared draws, the ε/2 noise would be about twice the ε one, and 2·a - b would be the true count."""
+    one, half = Disclosure(2, 1.0, KEY, "p"), Disclosure(2, 0.5, KEY, "p")
+    estimates = [2 * (100 + one.noise(f"c{i}", 100)) - (100 + half.noise(f"c{i}", 100)) for i in range(2000)]
+    assert sum(abs(e - 100) <= 1 for e in estimates) < 0.5 * len(estimates)
+
+
 @pytest.mark.parametrize("epsilon", [0.5, 1.0, 2.0])
 def test_the_noise_is_two_sided_geometric_with_the_stated_epsilon(epsilon: float) -> None:
     n = 40_000

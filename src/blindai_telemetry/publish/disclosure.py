@@ -11,7 +11,7 @@ The method (docs/privacy.md, "The public usage report"):
   private; a suppressed cell cannot be recovered by subtracting the published cells from a published total
   because no published figure is exact.
 - **Keyed noise**: the noise of a cell is a pseudo-random function (HMAC-SHA256) of a secret key the operator
-  keeps (made with `secrets`), the period, the cell and its true count. Publishing the same data again gives
+  keeps (made with `secrets`), the period, ε, the cell and its true count. Publishing the same data again gives
   the same figures, so averaging repeated reports learns nothing; data that changed gets fresh noise, so the
   difference of two reports is not the exact change either.
 """
@@ -104,7 +104,9 @@ class Disclosure:
 
     def noise(self, cell: str, true: int) -> int:
         """The noise of `cell` when its true count is `true`: the same every time for the same data."""
-        message = "\0".join((self.scope, cell, str(true))).encode()
+        # ε is in the message: draws shared by two reports of one period at ε and ε/2 would make one noise about
+        # twice the other, and 2·(first figure) - (second) would give the true count back within ±1.
+        message = "\0".join((self.scope, repr(self.epsilon), cell, str(true))).encode()
         return discrete_laplace(hmac.new(self.key, message, hashlib.sha256).digest(), self.epsilon)
 
     def count(self, cell: str, true: int) -> int | None:
