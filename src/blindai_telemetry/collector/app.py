@@ -149,4 +149,7 @@ def create_app(settings: CollectorSettings, store: Store, *,
     from blindai_telemetry.dashboard.api import router as dashboard_router
 
     app.include_router(dashboard_router)
+    from blindai_telemetry.publish.api import router as publish_router  # issue 12: publish --url
+
+    app.include_router(publish_router)
     return app

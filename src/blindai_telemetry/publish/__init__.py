@@ -1,0 +1,1 @@
+"""The public usage report (`blindai-telemetry publish`): aggregates, disclosure control, and the static site."""
