@@ -330,18 +330,24 @@ def retention(store: Store, f: Filters) -> Table:
 
 
 def options(store: Store) -> dict[str, Any]:
-    """What the filters can choose from: apps, versions and modes seen, and the time span of the data."""
+    """What the filters can choose from: apps, versions and modes seen, the time span of the data, and that of
+    the seeded history (`seeded_first_day`/`seeded_last_day`, None when nothing is seeded)."""
     d = _dialect(store)
     rows = store.fetch("SELECT DISTINCT app, app_version, mode FROM events "
                        "WHERE app IS NOT NULL ORDER BY app, app_version")
-    span = store.fetch(f"SELECT {d.period('day', 'min(time)')} AS first, {d.period('day', 'max(time)')} AS last "
-                       "FROM events")
+    # The seeded history's first and last day ride on the same scan: the page shades those periods.
+    seeded = "CASE WHEN source = 'seed' THEN time END"
+    span = store.fetch(f"SELECT {d.period('day', 'min(time)')} AS first, {d.period('day', 'max(time)')} AS last, "
+                       f"{d.period('day', f'min({seeded})')} AS seeded_first, "
+                       f"{d.period('day', f'max({seeded})')} AS seeded_last FROM events")
     return {
         "apps": sorted({r["app"] for r in rows}),
         "app_versions": sorted({r["app_version"] for r in rows if r["app_version"]}),
         "modes": sorted({r["mode"] for r in rows if r["mode"]}),
         "first_day": plain(span[0]["first"]) if span else None,
         "last_day": plain(span[0]["last"]) if span else None,
+        "seeded_first_day": plain(span[0]["seeded_first"]) if span else None,
+        "seeded_last_day": plain(span[0]["seeded_last"]) if span else None,
     }
 
 
