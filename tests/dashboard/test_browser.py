@@ -6,7 +6,6 @@ nothing from outside 127.0.0.1, and that it works with the admin token when the 
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -28,10 +27,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[2]
-#: Each run saves its screenshot under test-artifacts/ (ignored by git); with BLINDAI_UPDATE_SCREENSHOTS=1 it
-#: also replaces the committed docs/screenshots/dashboard.png that the README shows.
-SCREENSHOT_DIRS = [ROOT / "test-artifacts"] + ([ROOT / "docs" / "screenshots"]
-                                                if os.environ.get("BLINDAI_UPDATE_SCREENSHOTS") == "1" else [])
+#: Each run saves its screenshot here (ignored by git), to look at when a test fails. The README's screenshot
+#: comes from the demo instead: `scripts/screenshot`.
+ARTIFACTS = ROOT / "test-artifacts"
 TOKEN = "dashboard-test-token"
 
 if not shutil.which(CHROMIUM):
@@ -149,9 +147,8 @@ def test_charts_show_the_seeded_numbers_and_the_page_loads_nothing_external(
     assert [int(row[1]) for row in funnel] == _series(page, "funnel")["installs"]
     assert int(funnel[0][1]) == len({r["install_id"] for r in visible if r["event"] == "server_started"})
 
-    for directory in SCREENSHOT_DIRS:
-        directory.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(directory / "dashboard.png"), full_page=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     outside = [u for u in page.requested if urlsplit(u).hostname != "127.0.0.1" and not u.startswith("blob:")]
     assert outside == []
     assert len(page.requested) > 10  # the page, its assets and one call per panel were all observed

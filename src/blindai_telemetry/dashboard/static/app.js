@@ -87,19 +87,22 @@ function show(value) {
 
 function chartOptions(part, context) {
   const percent = v => `${Math.round(v * 100)}%`;
+  // One dataset: no legend, the value axis names what is counted instead.
+  const axisTitle = part.yTitle || (part.datasets.length === 1 ? part.datasets[0].label : "");
   const valueAxis = {beginAtZero: true, stacked: !!part.stacked,
                      ticks: part.percent ? {callback: percent} : {precision: 0},
-                     title: {display: !!part.yTitle, text: part.yTitle}};
+                     title: {display: !!axisTitle, text: axisTitle}};
   if (part.percent && part.stacked) valueAxis.max = 1;
   // Horizontal bars name categories (platforms, funnel steps), as do the hardware charts: every label must show.
   const categoryAxis = {stacked: !!part.stacked,
                         ticks: part.horizontal || part.everyLabel ? {autoSkip: false} : {maxRotation: 0, autoSkipPadding: 12}};
   if (part.logScale) {
     // Durations spread over decades (an upload's p50 in hundreds of ms, its p99 in seconds): a log axis keeps
-    // every percentile off the baseline, labelled at 1, 2 and 5 of each power of ten only.
-    Object.assign(valueAxis, {type: "logarithmic", beginAtZero: false, ticks: {callback: v => {
+    // every percentile off the baseline. Labelled at powers of ten, and at 2 and 5 too over a short span only.
+    Object.assign(valueAxis, {type: "logarithmic", beginAtZero: false, ticks: {callback(v) {
       const lead = v / 10 ** Math.floor(Math.log10(v) + 1e-9);
-      return [1, 2, 5].some(d => Math.abs(lead - d) < 1e-6) ? show(v) : "";
+      const leads = Math.log10(this.max / this.min) > 2.5 ? [1] : [1, 2, 5];
+      return leads.some(d => Math.abs(lead - d) < 1e-6) ? show(v) : "";
     }}});
   }
   const partialIndexes = part.periods ? part.labels.flatMap((l, i) => (context.partial.has(String(l)) ? [i] : [])) : [];
@@ -112,8 +115,9 @@ function chartOptions(part, context) {
     responsive: true, maintainAspectRatio: false, animation: false,
     indexAxis: part.horizontal ? "y" : "x",
     interaction: {mode: "nearest", intersect: false},
-    layout: part.barLabels ? {padding: {right: 70}} : {},
-    plugins: {legend: {display: part.datasets.length > 1 || !part.horizontal, position: "bottom",
+    // Room for the bars' figures, and above a time series for the words "seeded" and "so far".
+    layout: {padding: {right: part.barLabels ? 70 : 0, top: part.periods ? 16 : 0}},
+    plugins: {legend: {display: part.datasets.length > 1, position: "bottom",
                        labels: {boxWidth: 12, usePointStyle: true}},
               tooltip: {callbacks: {label: tooltipLabel}},
               seeded: part.periods ? context.seeded : null,

@@ -72,28 +72,50 @@ function markPartial(type, datasets, isPartial) {
 const seededBox = {
   id: "seeded",
   beforeDatasetsDraw(chart, args, opts) {
-    if (!opts || !opts.from) return;
-    const labels = chart.data.labels || [];
-    const first = periodOf(opts.from, opts.granularity);
-    const inside = labels.map((l, i) => [String(l), i]).filter(([l]) => l >= first && l <= opts.to).map(([, i]) => i);
-    if (!inside.length) return;
-    const x = chart.scales.x;
-    const {top, bottom} = chart.chartArea;
-    const step = labels.length > 1 ? Math.abs(x.getPixelForValue(1) - x.getPixelForValue(0)) : x.width;
-    const left = Math.max(chart.chartArea.left, x.getPixelForValue(inside[0]) - step / 2);
-    const right = Math.min(chart.chartArea.right, x.getPixelForValue(inside[inside.length - 1]) + step / 2);
-    const g = chart.ctx;
-    g.save();
-    g.fillStyle = "rgba(234, 179, 8, 0.09)";
-    g.fillRect(left, top, right - left, bottom - top);
-    g.fillStyle = "#a16207";
-    g.font = `11px ${Chart.defaults.font.family}`;
-    g.textBaseline = "top";
-    g.fillText("seeded", left + 4, top + 3);
-    g.restore();
-    chart.$seeded = {left, right, periods: inside.map(i => String(labels[i]))};
+    const span = seededSpan(chart, opts);
+    if (!span) return;
+    chart.ctx.save();
+    chart.ctx.fillStyle = "rgba(234, 179, 8, 0.09)";
+    chart.ctx.fillRect(span.left, chart.chartArea.top, span.right - span.left, chart.chartArea.bottom - chart.chartArea.top);
+    chart.ctx.restore();
+    chart.$seeded = span;
+  },
+  afterDatasetsDraw(chart, args, opts) {
+    const span = seededSpan(chart, opts);
+    if (span) tag(chart, "seeded", span.left + 4, "left", "#a16207");
   },
 };
+
+/* The pixels from the first to the last period holding seeded history, or null. */
+function seededSpan(chart, opts) {
+  if (!opts || !opts.from) return null;
+  const labels = chart.data.labels || [];
+  const first = periodOf(opts.from, opts.granularity);
+  const inside = labels.map((l, i) => [String(l), i]).filter(([l]) => l >= first && l <= opts.to).map(([, i]) => i);
+  if (!inside.length) return null;
+  const step = stepOf(chart);
+  const x = chart.scales.x;
+  return {left: Math.max(chart.chartArea.left, x.getPixelForValue(inside[0]) - step / 2),
+          right: Math.min(chart.chartArea.right, x.getPixelForValue(inside[inside.length - 1]) + step / 2),
+          periods: inside.map(i => String(labels[i]))};
+}
+
+function stepOf(chart) {
+  const x = chart.scales.x;
+  return (chart.data.labels || []).length > 1 ? Math.abs(x.getPixelForValue(1) - x.getPixelForValue(0)) : x.width;
+}
+
+/* Small words just above the plot (the chart keeps room for them), so that they hide no data. */
+function tag(chart, text, x, align, color) {
+  const g = chart.ctx;
+  g.save();
+  g.font = `11px ${Chart.defaults.font.family}`;
+  g.fillStyle = color;
+  g.textBaseline = "bottom";
+  g.textAlign = align;
+  g.fillText(text, x, chart.chartArea.top - 2);
+  g.restore();
+}
 
 /* A grey band over the incomplete periods (`options.plugins.partial = {indexes, text}`), saying so at its top:
    the tick under it may be skipped when labels are crowded, the band and its words are not. */
@@ -101,27 +123,27 @@ const partialBand = {
   id: "partial",
   beforeDatasetsDraw(chart, args, opts) {
     if (!opts || !opts.indexes || !opts.indexes.length) return;
-    const x = chart.scales.x;
-    const {top, bottom, left, right} = chart.chartArea;
-    const n = (chart.data.labels || []).length;
-    const step = n > 1 ? Math.abs(x.getPixelForValue(1) - x.getPixelForValue(0)) : x.width;
-    const g = chart.ctx;
-    g.save();
-    g.font = `11px ${Chart.defaults.font.family}`;
-    g.textBaseline = "top";
+    const {top, bottom} = chart.chartArea;
+    chart.ctx.save();
+    chart.ctx.fillStyle = "rgba(107, 114, 128, 0.12)";
     for (const i of opts.indexes) {
-      const from = Math.max(left, x.getPixelForValue(i) - step / 2);
-      const to = Math.min(right, x.getPixelForValue(i) + step / 2);
-      g.fillStyle = "rgba(107, 114, 128, 0.12)";
-      g.fillRect(from, top, to - from, bottom - top);
-      g.fillStyle = "#4b5563";
-      g.textAlign = "right";
-      g.fillText(opts.text, to - 2, top + 3);
+      const [from, to] = bandOf(chart, i);
+      chart.ctx.fillRect(from, top, to - from, bottom - top);
     }
-    g.restore();
+    chart.ctx.restore();
     chart.$partial = opts.indexes.map(i => String(chart.data.labels[i]));
   },
+  afterDatasetsDraw(chart, args, opts) {
+    if (!opts || !opts.indexes || !opts.indexes.length) return;
+    for (const i of opts.indexes) tag(chart, opts.text, bandOf(chart, i)[1] - 2, "right", "#374151");
+  },
 };
+
+function bandOf(chart, i) {
+  const x = chart.scales.x.getPixelForValue(i);
+  const step = stepOf(chart);
+  return [Math.max(chart.chartArea.left, x - step / 2), Math.min(chart.chartArea.right, x + step / 2)];
+}
 
 /* Writes each bar's value (and its share, when the dataset carries `shares`) beside it: the funnel's figures
    read off the chart, not only off the table. What it drew is kept in `chart.$barLabels` for the tests. */
