@@ -108,7 +108,8 @@ function chartOptions(part, context) {
   const partialIndexes = part.periods ? part.labels.flatMap((l, i) => (context.partial.has(String(l)) ? [i] : [])) : [];
   const tooltipLabel = c => {
     const value = part.percent ? percent(c.parsed[part.horizontal ? "x" : "y"]) : show(c.parsed[part.horizontal ? "x" : "y"]);
-    const soFar = part.periods && context.partial.has(String(c.label)) ? ` (${marks.soFar(context.granularity)})` : "";
+    const soFar = part.periods && context.partial.has(String(c.label))
+      ? ` (${marks.whyPartial(String(c.label), context.granularity)})` : "";
     return `${c.dataset.label}: ${value}${soFar}`;
   };
   return {
@@ -121,7 +122,8 @@ function chartOptions(part, context) {
                        labels: {boxWidth: 12, usePointStyle: true}},
               tooltip: {callbacks: {label: tooltipLabel}},
               seeded: part.periods ? context.seeded : null,
-              partial: {indexes: partialIndexes, text: marks.soFar(context.granularity)},
+              partial: {indexes: partialIndexes,
+                        texts: partialIndexes.map(i => marks.whyPartial(String(part.labels[i]), context.granularity))},
               barLabels: {enabled: !!part.barLabels}},
     scales: part.horizontal ? {x: valueAxis, y: categoryAxis} : {x: categoryAxis, y: valueAxis},
   };
@@ -129,9 +131,10 @@ function chartOptions(part, context) {
 
 /* The panel's note under its charts: which period is incomplete, in words. */
 function partialNote(parts, context) {
-  const shown = new Set(parts.filter(p => p.periods).flatMap(p => p.labels.filter(l => context.partial.has(String(l)))));
-  if (!shown.size) return "";
-  return `Dashed or hatched: ${[...shown].join(", ")} is ${marks.soFar(context.granularity)}, not yet complete.`;
+  const shown = unique(parts.filter(p => p.periods).flatMap(p => p.labels.map(String).filter(l => context.partial.has(l))));
+  if (!shown.length) return "";
+  return "Dashed or hatched, not complete: " +
+         shown.sort().map(l => `${l} (${marks.whyPartial(l, context.granularity)})`).join(", ") + ".";
 }
 
 function drawParts(id, section, parts, context) {

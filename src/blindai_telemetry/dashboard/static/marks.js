@@ -25,7 +25,11 @@ function partialPeriods(body) {
   return new Set(end && end < current ? [] : [current]);
 }
 
-function soFar(granularity) { return SO_FAR[granularity] || SO_FAR.day; }
+/* Why `period` is incomplete, in words: it is the current one, or the filters' range cuts it. */
+function whyPartial(period, granularity) {
+  const current = periodOf(new Date().toISOString().slice(0, 10), granularity);
+  return period >= current ? SO_FAR[granularity] || SO_FAR.day : "partly in the range";
+}
 
 function fade(color, alpha) {
   const n = parseInt(color.slice(1), 16);
@@ -117,7 +121,7 @@ function tag(chart, text, x, align, color) {
   g.restore();
 }
 
-/* A grey band over the incomplete periods (`options.plugins.partial = {indexes, text}`), saying so at its top:
+/* A grey band over the incomplete periods (`options.plugins.partial = {indexes, texts}`), saying why above it:
    the tick under it may be skipped when labels are crowded, the band and its words are not. */
 const partialBand = {
   id: "partial",
@@ -135,7 +139,7 @@ const partialBand = {
   },
   afterDatasetsDraw(chart, args, opts) {
     if (!opts || !opts.indexes || !opts.indexes.length) return;
-    for (const i of opts.indexes) tag(chart, opts.text, bandOf(chart, i)[1] - 2, "right", "#374151");
+    opts.indexes.forEach((i, n) => tag(chart, opts.texts[n], bandOf(chart, i)[1] - 2, "right", "#374151"));
   },
 };
 
@@ -174,4 +178,4 @@ const barLabels = {
   },
 };
 
-window.marks = {periodOf, partialPeriods, soFar, markPartial, fade, plugins: [seededBox, partialBand, barLabels]};
+window.marks = {periodOf, partialPeriods, whyPartial, markPartial, fade, plugins: [seededBox, partialBand, barLabels]};

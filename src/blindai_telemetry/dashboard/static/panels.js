@@ -116,8 +116,10 @@ const PANELS = {
   funnel: {windowChoice: true, parts: body => {
     const rows = records(body);
     const data = columns(rows.map(r => FUNNEL_STEPS[r.step] || r.step), rows.map(r => r.installs), "installs");
-    data.datasets[0].shares = rows.map(r => r.share);
-    return [{type: "bar", horizontal: true, barLabels: true, ...data}];
+    // A bar's percentage is of the step before when the answer has it (of those that uploaded, how many ran).
+    data.datasets[0].shares = rows.map(r => r.of_previous ?? r.share);
+    const of = rows.some(r => r.of_previous != null) ? "of the step before" : "of those that started";
+    return [{type: "bar", horizontal: true, barLabels: true, title: `Installs at each step (% ${of})`, ...data}];
   }},
   retention: {showTable: true, parts: body => {
     const rows = records(body);
