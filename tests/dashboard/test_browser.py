@@ -11,7 +11,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -238,10 +238,19 @@ def test_the_current_period_is_drawn_as_partial(page: Any, server: LiveServer) -
     page.click("#panel-active_installs .toggle-table")
     assert page.text_content("#panel-active_installs .table tbody tr:last-child td") == f"{today} (so far)"
 
-    page.select_option("select[name=granularity]", "week")
-    _wait_loads(page, 2)
+    # Weekly retention: each cohort's point in the current week is dashed, and only that one.
     monday = datetime.now(timezone.utc).date()
     monday -= timedelta(days=monday.weekday())
+    cohorts = page.evaluate("""() => window.dashboard.charts.retention.data.datasets.map((d, i) => [d.label,
+        window.dashboard.charts.retention.getDatasetMeta(i).dataset.segments
+            .filter(s => s.style && s.style.borderDash && s.style.borderDash.length).map(s => s.end)])""")
+    weeks = {label: (monday - date.fromisoformat(label.split()[-1])).days // 7 for label, _ in cohorts}
+    dashed = {label: ends for label, ends in cohorts if ends}
+    assert dashed and all(ends == [weeks[label]] for label, ends in dashed.items())
+    assert "this week so far" in page.text_content("#panel-retention .note")
+
+    page.select_option("select[name=granularity]", "week")
+    _wait_loads(page, 2)
     weekly = page.evaluate("() => window.dashboard.charts.active_installs.$partial")
     assert weekly == [monday.isoformat()]
     assert "this week so far" in page.text_content("#panel-active_installs .note")
@@ -316,7 +325,8 @@ def test_platforms_show_one_x86_64(page: Any, server: LiveServer) -> None:
     """A Windows install reports AMD64, a Linux one x86_64: the page shows one architecture, x86_64."""
     page.goto(server.url + "/")
     _wait_loads(page, 1)
-    labels = _series(page, "platforms")["labels"]
+    labels = _series(page, "platforms.own")["labels"]
     x86 = [label for label in labels if label.split(": ")[-1] in ("x86_64", "AMD64", "amd64", "x64")
            and label.startswith("arch")]
     assert x86 == ["arch: x86_64"]
+    assert "os: Windows" in labels

@@ -132,7 +132,8 @@ function chartOptions(part, context) {
 /* The panel's note under its charts: which period is incomplete, in words. */
 function partialNote(parts, context) {
   const shown = unique(parts.filter(p => p.periods).flatMap(p => p.labels.map(String).filter(l => context.partial.has(l))));
-  if (!shown.length) return "";
+  const own = parts.map(p => p.note).filter(Boolean);  // a panel that marks its own partial points says so
+  if (!shown.length) return own.join(" ");
   return "Dashed or hatched, not complete: " +
          shown.sort().map(l => `${l} (${marks.whyPartial(l, context.granularity)})`).join(", ") + ".";
 }

@@ -93,10 +93,15 @@ const PANELS = {
       return {type: "line", periods: true, ...data};
     });
   }},
+  // What installs report of themselves, and what servers report of their clients: two charts, one per source.
   platforms: {parts: body => {
     const rows = records(body);
-    return [{type: "bar", horizontal: true,
-             ...columns(rows.map(r => `${r.kind.replace(/_/g, " ")}: ${r.value}`), rows.map(r => r.installs), "installs")}];
+    return [["own", "Installs", r => !r.kind.startsWith("client_")],
+            ["client", "Clients, as their servers saw them", r => r.kind.startsWith("client_")]]
+      .map(([key, title, keep]) => [key, title, rows.filter(keep)]).filter(([, , mine]) => mine.length)
+      .map(([key, title, mine]) => ({key, title, type: "bar", horizontal: true,
+        ...columns(mine.map(r => `${r.kind.replace(/^client_/, "").replace(/_/g, " ")}: ${r.value}`),
+                   mine.map(r => r.installs), "installs")}));
   }},
   performance: {byChoice: true, parts: performanceParts},
   model_sizes: {parts: body => {
@@ -125,10 +130,19 @@ const PANELS = {
     const rows = records(body);
     const weeks = unique(rows.map(r => r.week)).sort((x, y) => x - y);
     const cohorts = unique(rows.map(r => r.cohort));
-    return [{type: "line", percent: true, labels: weeks.map(w => `week ${w}`), datasets: cohorts.map((c, i) => {
+    // Week k of a cohort is the week starting k weeks after it: the current one is still filling, and a cohort's
+    // point there would read as installs leaving.
+    const current = marks.periodOf(new Date().toISOString().slice(0, 10), "week");
+    const weekOf = (cohort, k) => new Date(Date.parse(cohort + "T00:00:00Z") + k * 7 * 86400000).toISOString().slice(0, 10);
+    const datasets = cohorts.map((c, i) => {
       const at = new Map(rows.filter(r => r.cohort === c).map(r => [r.week, r.share]));
-      return colored(`cohort ${c}`, weeks.map(w => at.get(w) ?? null), PALETTE[i % PALETTE.length]);
-    })}];
+      const ds = colored(`cohort ${c}`, weeks.map(w => at.get(w) ?? null), PALETTE[i % PALETTE.length]);
+      marks.markPartial("line", [ds], j => weekOf(c, weeks[j]) >= current);
+      return ds;
+    });
+    const partial = cohorts.some(c => weeks.some(w => weekOf(c, w) >= current));
+    return [{type: "line", percent: true, labels: weeks.map(w => `week ${w}`), datasets,
+             note: partial ? `Dashed: the week of ${current} is this week so far, not yet complete.` : ""}];
   }},
 };
 
