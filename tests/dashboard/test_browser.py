@@ -257,6 +257,21 @@ def test_the_current_period_is_drawn_as_partial(page: Any, server: LiveServer) -
     assert page.errors == []
 
 
+def test_a_range_that_ended_draws_nothing_as_partial(page: Any, server: LiveServer) -> None:
+    page.goto(server.url + "/")
+    _wait_loads(page, 1)
+    today = datetime.now(timezone.utc).date()
+    page.select_option("select[name=range]", "custom")
+    page.fill("input[name=from]", (today - timedelta(days=20)).isoformat())
+    page.fill("input[name=to]", (today - timedelta(days=2)).isoformat())
+    _wait_loads(page, 4)  # one load per change: the range, then each day
+    labels = _series(page, "active_installs")["labels"]
+    assert labels and labels[-1] <= (today - timedelta(days=2)).isoformat()
+    assert page.evaluate("() => window.dashboard.charts.active_installs.$partial") is None
+    assert page.is_hidden("#panel-active_installs .note")
+    assert page.errors == []
+
+
 def _run_percentiles(page: Any) -> list[dict[str, Any]]:
     """Each dataset drawn for model runs in the performance panel: its label, style and points' heights (0 is
     the plot's bottom, 1 its top), read from the Chart.js objects whatever the panel's layout."""
