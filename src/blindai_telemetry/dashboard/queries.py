@@ -329,25 +329,31 @@ def retention(store: Store, f: Filters) -> Table:
                  [[c, w, n, _share(n, sizes.get(c, 0))] for c, w, n in rows])
 
 
+def seeded_days(store: Store) -> dict[str, Any]:
+    """`seeded_first_day` / `seeded_last_day`: the span of the demo's synthetic history (`source = 'seed'`),
+    None when nothing is seeded, so the page can shade those periods inside its charts."""
+    d = _dialect(store)
+    # Counted too: over no rows ClickHouse's min() of a non-Nullable column is 1970-01-01, not NULL.
+    rows = store.fetch(f"SELECT count(*) AS n, {d.period('day', 'min(time)')} AS first, "
+                       f"{d.period('day', 'max(time)')} AS last FROM events WHERE source = 'seed'")
+    seeded = bool(rows) and int(rows[0]["n"]) > 0
+    return {"seeded_first_day": plain(rows[0]["first"]) if seeded else None,
+            "seeded_last_day": plain(rows[0]["last"]) if seeded else None}
+
+
 def options(store: Store) -> dict[str, Any]:
-    """What the filters can choose from: apps, versions and modes seen, the time span of the data, and that of
-    the seeded history (`seeded_first_day`/`seeded_last_day`, None when nothing is seeded)."""
+    """What the filters can choose from: apps, versions and modes seen, and the time span of the data."""
     d = _dialect(store)
     rows = store.fetch("SELECT DISTINCT app, app_version, mode FROM events "
                        "WHERE app IS NOT NULL ORDER BY app, app_version")
-    # The seeded history's first and last day ride on the same scan: the page shades those periods.
-    seeded = "CASE WHEN source = 'seed' THEN time END"
-    span = store.fetch(f"SELECT {d.period('day', 'min(time)')} AS first, {d.period('day', 'max(time)')} AS last, "
-                       f"{d.period('day', f'min({seeded})')} AS seeded_first, "
-                       f"{d.period('day', f'max({seeded})')} AS seeded_last FROM events")
+    span = store.fetch(f"SELECT {d.period('day', 'min(time)')} AS first, {d.period('day', 'max(time)')} AS last "
+                       "FROM events")
     return {
         "apps": sorted({r["app"] for r in rows}),
         "app_versions": sorted({r["app_version"] for r in rows if r["app_version"]}),
         "modes": sorted({r["mode"] for r in rows if r["mode"]}),
         "first_day": plain(span[0]["first"]) if span else None,
         "last_day": plain(span[0]["last"]) if span else None,
-        "seeded_first_day": plain(span[0]["seeded_first"]) if span else None,
-        "seeded_last_day": plain(span[0]["seeded_last"]) if span else None,
     }
 
 
