@@ -91,8 +91,9 @@ def panel_list() -> list[dict[str, str]]:
 @router.get("/api/v1/options", dependencies=_viewer, tags=["dashboard"], responses=_ERRORS,
             summary="What the filters can choose from")
 def filter_options(request: Request) -> dict[str, Any]:
-    """Apps, versions and modes present in the store, and the first and last day of data."""
-    options: dict[str, Any] = _guarded(lambda: queries.options(_store(request)))
+    """Apps, versions and modes present in the store, the first and last day of data, and of seeded data."""
+    store = _store(request)
+    options: dict[str, Any] = _guarded(lambda: {**queries.options(store), **queries.seeded_days(store)})
     return options
 
 

@@ -329,6 +329,18 @@ def retention(store: Store, f: Filters) -> Table:
                  [[c, w, n, _share(n, sizes.get(c, 0))] for c, w, n in rows])
 
 
+def seeded_days(store: Store) -> dict[str, Any]:
+    """`seeded_first_day` / `seeded_last_day`: the span of the demo's synthetic history (`source = 'seed'`),
+    None when nothing is seeded, so the page can shade those periods inside its charts."""
+    d = _dialect(store)
+    # Counted too: over no rows ClickHouse's min() of a non-Nullable column is 1970-01-01, not NULL.
+    rows = store.fetch(f"SELECT count(*) AS n, {d.period('day', 'min(time)')} AS first, "
+                       f"{d.period('day', 'max(time)')} AS last FROM events WHERE source = 'seed'")
+    seeded = bool(rows) and int(rows[0]["n"]) > 0
+    return {"seeded_first_day": plain(rows[0]["first"]) if seeded else None,
+            "seeded_last_day": plain(rows[0]["last"]) if seeded else None}
+
+
 def options(store: Store) -> dict[str, Any]:
     """What the filters can choose from: apps, versions and modes seen, and the time span of the data."""
     d = _dialect(store)

@@ -4,9 +4,6 @@
 "use strict";
 
 const TOKEN_KEY = "blindai-telemetry-token";
-const PALETTE = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777",
-                 "#4b5563", "#65a30d"];
-const MODE_COLORS = {hardware: "#16a34a", simulation: "#2563eb", dcsv3: "#9333ea"};
 
 /* The page's state, exposed for people poking at it in the console (and for the browser tests). */
 const dashboard = {charts: {}, data: {}, summary: null, loads: 0, generation: 0};
@@ -86,83 +83,92 @@ function show(value) {
   return String(value);
 }
 
-// --- panels: how each one's table becomes a chart ----------------------------------------------------------
+// --- charts: options, and the marks beyond the data (partial periods, seeded history, bar figures) ----------
 
-function pivot(rows, keyIndex, seriesIndex, valueIndex) {
-  // [[period, series, value], ...] -> labels (periods) and one dataset per series, zero where absent.
-  const labels = [...new Set(rows.map(r => r[keyIndex]))];
-  const series = [...new Set(rows.map(r => r[seriesIndex]))];
-  const at = new Map(rows.map(r => [r[keyIndex] + "\u0000" + r[seriesIndex], r[valueIndex]]));
-  return {labels, datasets: series.map((s, i) => ({
-    label: String(s), data: labels.map(l => at.get(l + "\u0000" + s) ?? 0),
-    backgroundColor: MODE_COLORS[s] || PALETTE[i % PALETTE.length],
-    borderColor: MODE_COLORS[s] || PALETTE[i % PALETTE.length],
-  }))};
-}
-
-function columns(rows, labelFn, valueIndex, label) {
-  return {labels: rows.map(labelFn), datasets: [{label, data: rows.map(r => r[valueIndex]),
-                                                 backgroundColor: PALETTE[0], borderColor: PALETTE[0]}]};
-}
-
-const HW_LABEL = {cpu_count: v => `${v} CPUs`, memory_gb: v => `${v} GB RAM`};
-
-const PANELS = {
-  active_installs: {type: "line", chart: b => ({labels: b.rows.map(r => r[0]), datasets: [
-    {label: "servers", data: b.rows.map(r => r[1]), borderColor: PALETTE[0], backgroundColor: PALETTE[0]},
-    {label: "clients", data: b.rows.map(r => r[2]), borderColor: PALETTE[1], backgroundColor: PALETTE[1]},
-  ]})},
-  events: {type: "bar", stacked: true, chart: b => pivot(b.rows, 0, 1, 2)},
-  modes: {type: "bar", stacked: true, percent: true, chart: b => pivot(b.rows.map(r => [r[0], r[1], r[3]]), 0, 1, 2)},
-  versions: {type: "line", chart: b => pivot(b.rows.map(r => [r[0], `${r[1]} ${r[2]}`, r[3]]), 0, 1, 2)},
-  platforms: {type: "bar", horizontal: true, chart: b => columns(b.rows, r => `${r[0].replace(/_/g, " ")}: ${r[1]}`, 2, "installs")},
-  performance: {type: "line", byChoice: true, chart: b => {
-    const out = {labels: [...new Set(b.rows.map(r => String(r[0])))], datasets: []};
-    let i = 0;
-    for (const event of [...new Set(b.rows.map(r => r[1]))]) {
-      for (const [q, idx] of [["p50", 3], ["p95", 4], ["p99", 5]]) {
-        const at = new Map(b.rows.filter(r => r[1] === event).map(r => [String(r[0]), r[idx]]));
-        const color = PALETTE[i++ % PALETTE.length];
-        out.datasets.push({label: `${event} ${q} (ms)`, data: out.labels.map(l => at.get(l) ?? null),
-                           borderColor: color, backgroundColor: color, spanGaps: true});
-      }
-    }
-    return out;
-  }},
-  model_sizes: {type: "bar", chart: b => columns(b.rows, r => r[2], 3, "uploads")},
-  uptime: {type: "bar", chart: b => columns(b.rows, r => r[0], 1, "server processes")},
-  hardware: {type: "bar", chart: b => columns(b.rows, r => HW_LABEL[r[0]](r[1]), 2, "installs")},
-  funnel: {type: "bar", horizontal: true, windowChoice: true, chart: b => columns(b.rows, r => r[0], 1, "installs")},
-  retention: {type: "line", percent: true, showTable: true, chart: b => {
-    const weeks = [...new Set(b.rows.map(r => r[1]))].sort((x, y) => x - y);
-    const cohorts = [...new Set(b.rows.map(r => r[0]))];
-    return {labels: weeks.map(w => `week ${w}`), datasets: cohorts.map((c, i) => {
-      const at = new Map(b.rows.filter(r => r[0] === c).map(r => [r[1], r[3]]));
-      return {label: `cohort ${c}`, data: weeks.map(w => at.get(w) ?? null),
-              borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length]};
-    })};
-  }},
-};
-
-function chartOptions(spec) {
+function chartOptions(part, context) {
   const percent = v => `${Math.round(v * 100)}%`;
-  const valueAxis = {beginAtZero: true, stacked: !!spec.stacked,
-                     ticks: spec.percent ? {callback: percent} : {precision: 0}};
-  if (spec.percent && spec.stacked) valueAxis.max = 1;
-  // Horizontal bars name categories (platforms, funnel steps): every label must show.
-  const categoryAxis = {stacked: !!spec.stacked,
-                        ticks: spec.horizontal ? {autoSkip: false} : {maxRotation: 0, autoSkipPadding: 12}};
+  // One dataset: no legend, the value axis names what is counted instead.
+  const axisTitle = part.yTitle || (part.datasets.length === 1 ? part.datasets[0].label : "");
+  const valueAxis = {beginAtZero: true, stacked: !!part.stacked,
+                     ticks: part.percent ? {callback: percent} : {precision: 0},
+                     title: {display: !!axisTitle, text: axisTitle}};
+  if (part.percent && part.stacked) valueAxis.max = 1;
+  // Horizontal bars name categories (platforms, funnel steps), as do the hardware charts: every label must show.
+  const categoryAxis = {stacked: !!part.stacked,
+                        ticks: part.horizontal || part.everyLabel ? {autoSkip: false} : {maxRotation: 0, autoSkipPadding: 12}};
+  if (part.logScale) {
+    // Durations spread over decades (an upload's p50 in hundreds of ms, its p99 in seconds): a log axis keeps
+    // every percentile off the baseline. Labelled at powers of ten, and at 2 and 5 too over a short span only.
+    Object.assign(valueAxis, {type: "logarithmic", beginAtZero: false, ticks: {callback(v) {
+      const lead = v / 10 ** Math.floor(Math.log10(v) + 1e-9);
+      const leads = Math.log10(this.max / this.min) > 2.5 ? [1] : [1, 2, 5];
+      return leads.some(d => Math.abs(lead - d) < 1e-6) ? show(v) : "";
+    }}});
+  }
+  const partialIndexes = part.periods ? part.labels.flatMap((l, i) => (context.partial.has(String(l)) ? [i] : [])) : [];
+  const tooltipLabel = c => {
+    const value = part.percent ? percent(c.parsed[part.horizontal ? "x" : "y"]) : show(c.parsed[part.horizontal ? "x" : "y"]);
+    const soFar = part.periods && context.partial.has(String(c.label))
+      ? ` (${marks.whyPartial(String(c.label), context.granularity)})` : "";
+    return `${c.dataset.label}: ${value}${soFar}`;
+  };
   return {
     responsive: true, maintainAspectRatio: false, animation: false,
-    indexAxis: spec.horizontal ? "y" : "x",
+    indexAxis: part.horizontal ? "y" : "x",
     interaction: {mode: "nearest", intersect: false},
-    plugins: {legend: {position: "bottom", labels: {boxWidth: 12, usePointStyle: true}},
-              tooltip: spec.percent ? {callbacks: {label: c => `${c.dataset.label}: ${percent(c.parsed.y)}`}} : {}},
-    scales: spec.horizontal ? {x: valueAxis, y: categoryAxis} : {x: categoryAxis, y: valueAxis},
+    // Room for the bars' figures, and above a time series for the words "seeded" and "so far".
+    layout: {padding: {right: part.barLabels ? 70 : 0, top: part.periods ? 16 : 0}},
+    plugins: {legend: {display: part.datasets.length > 1, position: "bottom",
+                       labels: {boxWidth: 12, usePointStyle: true}},
+              tooltip: {callbacks: {label: tooltipLabel}},
+              seeded: part.periods ? context.seeded : null,
+              partial: {indexes: partialIndexes,
+                        texts: partialIndexes.map(i => marks.whyPartial(String(part.labels[i]), context.granularity))},
+              barLabels: {enabled: !!part.barLabels}},
+    scales: part.horizontal ? {x: valueAxis, y: categoryAxis} : {x: categoryAxis, y: valueAxis},
   };
 }
 
-function renderTable(container, body) {
+/* The panel's note under its charts: which period is incomplete, in words. */
+function partialNote(parts, context) {
+  const shown = unique(parts.filter(p => p.periods).flatMap(p => p.labels.map(String).filter(l => context.partial.has(l))));
+  const own = parts.map(p => p.note).filter(Boolean);  // a panel that marks its own partial points says so
+  if (!shown.length) return own.join(" ");
+  return "Dashed or hatched, not complete: " +
+         shown.sort().map(l => `${l} (${marks.whyPartial(l, context.granularity)})`).join(", ") + ".";
+}
+
+function drawParts(id, section, parts, context) {
+  const holder = section.querySelector(".charts");
+  holder.classList.toggle("multi", parts.length > 1);
+  const keys = parts.map(p => (parts.length > 1 || p.key ? `${id}.${p.key}` : id));
+  for (const [key, chart] of Object.entries(dashboard.charts)) {
+    if ((key === id || key.startsWith(id + ".")) && !keys.includes(key)) {
+      chart.destroy();
+      delete dashboard.charts[key];
+    }
+  }
+  const figures = parts.map(part => {
+    const figure = document.createElement("figure");
+    if (part.title) figure.appendChild(Object.assign(document.createElement("figcaption"), {textContent: part.title}));
+    const plot = Object.assign(document.createElement("div"), {className: "plot"});
+    plot.appendChild(document.createElement("canvas"));
+    figure.appendChild(plot);
+    return figure;
+  });
+  holder.replaceChildren(...figures);  // in the page first: Chart.js sizes a canvas by its container
+  parts.forEach((part, i) => {
+    if (dashboard.charts[keys[i]]) dashboard.charts[keys[i]].destroy();
+    if (part.periods) marks.markPartial(part.type, part.datasets, j => context.partial.has(String(part.labels[j])));
+    // Redrawn from scratch on every load: a chart's options (the partial periods, the seeded span) change
+    // with the filters, and with animation off a new chart costs no more than an update.
+    dashboard.charts[keys[i]] = new Chart(figures[i].querySelector("canvas"), {
+      type: part.type, data: {labels: part.labels, datasets: part.datasets},
+      options: chartOptions(part, context), plugins: marks.plugins});
+  });
+}
+
+function renderTable(container, body, partial) {
   const table = document.createElement("table");
   const head = table.createTHead().insertRow();
   for (const c of body.columns) head.appendChild(Object.assign(document.createElement("th"), {textContent: c}));
@@ -172,6 +178,10 @@ function renderTable(container, body) {
     row.forEach((v, i) => {
       const td = tr.insertCell();
       td.textContent = body.columns[i] === "share" && v != null ? `${(v * 100).toFixed(1)}%` : show(v);
+      if (i === 0 && body.columns[0] === "period" && partial.has(String(v))) {
+        td.textContent += " (so far)";
+        td.title = "This period is not complete yet.";
+      }
       if (typeof v === "number") td.className = "num";
     });
   }
@@ -201,6 +211,7 @@ function buildPanel(meta) {
   section.dataset.panel = meta.id;
   section.querySelector("h2").textContent = meta.title;
   section.querySelector(".description").textContent = meta.description;
+  section.querySelector(".charts").classList.toggle("side", !!spec.side);
   const extra = section.querySelector(".extra");
   if (spec.byChoice) {
     extra.innerHTML = '<label>by <select name="by"><option value="time">time</option>' +
@@ -231,23 +242,16 @@ async function loadPanel(id, generation) {
   // Answers can arrive out of order when filters change quickly: only the latest filters' answer is drawn.
   if (generation !== undefined && generation !== dashboard.generation) return;
   dashboard.data[id] = body;
-  renderTable(section.querySelector(".table"), body);
+  const context = {partial: marks.partialPeriods(body), granularity: body.filters.granularity,
+                   seeded: dashboard.seededSpan ? {...dashboard.seededSpan, granularity: body.filters.granularity} : null};
+  renderTable(section.querySelector(".table"), body, body.filters.by === "time" || !spec.byChoice ? context.partial : new Set());
   section.querySelector(".empty").hidden = body.rows.length > 0;
-  section.querySelector(".chart").hidden = body.rows.length === 0;
-  const data = spec.chart(body);
-  if (spec.byChoice && body.filters.by !== "time") {
-    spec.type = "bar";  // versions and modes are categories, not a time line
-  } else if (spec.byChoice) {
-    spec.type = "line";
-  }
-  const old = dashboard.charts[id];
-  if (old && old.config.type === spec.type) {
-    old.data = data;
-    old.update();
-  } else {
-    if (old) old.destroy();
-    dashboard.charts[id] = new Chart(section.querySelector("canvas"), {type: spec.type, data, options: chartOptions(spec)});
-  }
+  section.querySelector(".charts").hidden = body.rows.length === 0;
+  const parts = body.rows.length ? spec.parts(body) : [];
+  drawParts(id, section, parts, context);
+  const note = section.querySelector(".note");
+  note.textContent = partialNote(parts, context);
+  note.hidden = !note.textContent;
 }
 
 async function loadAll(alsoWaitFor) {
@@ -272,13 +276,14 @@ function showSummary(summary) {
   dashboard.summary = summary;
   document.getElementById("total-events").textContent = show(summary.events);
   document.getElementById("total-installs").textContent = show(summary.installs);
-  document.getElementById("retention").textContent =
-    summary.retention_days ? `${show(summary.retention_days)} days` : "not set";
-  document.getElementById("retention").title = "Events older than this are deleted by the collector.";
+  // "Data kept", not "retention": the page's "Weekly retention" panel is about installs coming back.
+  document.getElementById("data-kept").textContent =
+    summary.retention_days ? `${show(summary.retention_days)} days` : "no limit";
+  document.getElementById("data-kept").title = "Events older than this are deleted by the collector.";
   if (summary.seeded > 0) {
     const notice = document.getElementById("seeded-notice");
     notice.textContent = `These figures include ${show(summary.seeded)} seeded events: synthetic history ` +
-                         "written by `blindai-telemetry demo`, not real use.";
+                         "written by `blindai-telemetry demo`, not real use (shaded in the charts).";
     notice.hidden = false;
   }
 }
@@ -307,6 +312,7 @@ async function start() {
     fillSelect(f.app, options.apps, "All apps");
     fillSelect(f.app_version, options.app_versions, "All versions");
     fillSelect(f.mode, options.modes, "All modes");
+    if (options.seeded_first_day) dashboard.seededSpan = {from: options.seeded_first_day, to: options.seeded_last_day};
     panels.forEach(buildPanel);
     form().addEventListener("change", () => loadAll());
     await loadAll(summaryShown);
