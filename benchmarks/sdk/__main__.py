@@ -12,9 +12,9 @@ import time
 from importlib import metadata
 from typing import Any
 
-from . import report, scenarios, sdks
+from . import cpu, report, scenarios, sdks, sink
 
-STEPS = ("hotpath", "memory", "delivery", "burst", "exit")
+STEPS = ("hotpath", "cpu", "memory", "delivery", "burst", "exit")
 
 
 _DISTRIBUTIONS = ("blindai-telemetry", "posthog", "amplitude-analytics", "segment-analytics-python",
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f} s] {step} …", file=sys.stderr, flush=True)
         if step == "hotpath":
             results[step] = scenarios.hotpath(names, sizes)
+        elif step == "cpu":
+            results[step] = _cpu(sizes) if sdks.OURS in names else {}
         elif step == "memory":
             results[step] = scenarios.memory(names, sizes)
         elif step == "delivery":
@@ -97,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             # inf (killed) is not JSON: store it as null with the killed flag kept in `results`.
             json.dump(_finite(document), out, indent=2)
     return 0
+
+
+def _cpu(sizes: scenarios.Sizes) -> dict[str, Any]:
+    with sink.Sink() as receiver:
+        return cpu.run(receiver.url, sizes.cpu_events, sizes.limit)
 
 
 def _finite(value: Any) -> Any:

@@ -30,32 +30,35 @@ class BoundedQueue:
         self._items: collections.deque[Item] = collections.deque()
         #: Set when a batch is full (and by flush/shutdown): the worker waits on it.
         self.wake = threading.Event()
-        self.accepted = 0  # items submitted while open (guarded by the lock)
-        self.overflowed = 0  # of which pushed out by newer ones (guarded by the lock)
-        self.closed = False
+        self._room = self.max_size  # 0 once closed: every submit then takes the slow path
+        self.taken = 0  # items the worker took (guarded by the lock)
+        self.overflowed = 0  # items pushed out by newer ones (guarded by the lock)
+        self.refused = 0  # items submitted after close (guarded by the lock)
 
     def submit(self, item: Item) -> bool:
         """Queue `item`; False when it was not kept (the pipeline has stopped). A full queue makes room by
         dropping its oldest item, counted as `queue_full`."""
-        full = False
         with self._lock:
-            if self.closed:
-                dropped = -1
-            else:
-                items = self._items
-                dropped = 0
-                if len(items) >= self.max_size:
-                    items.popleft()
-                    self.overflowed += 1
-                    dropped = 1
+            items = self._items
+            if len(items) < self._room:  # the common case, kept to a few operations: it is the host's time
                 items.append(item)
-                self.accepted += 1
-                full = not dropped and len(items) % self.batch_size == 0
-        if dropped:
-            self._ledger.lost("queue_full" if dropped > 0 else "after_shutdown")
-            return dropped > 0
+                full = len(items) % self.batch_size == 0
+            else:
+                return self._submit_past_room(item)
         if full:
             self.wake.set()
+        return True
+
+    def _submit_past_room(self, item: Item) -> bool:
+        """(lock held) The queue is full or closed."""
+        if self._room == 0:
+            self.refused += 1
+            self._ledger.lost("after_shutdown")
+            return False
+        self._items.popleft()
+        self._items.append(item)
+        self.overflowed += 1
+        self._ledger.lost("queue_full")
         return True
 
     def take(self, limit: int) -> list[Item]:
@@ -63,17 +66,22 @@ class BoundedQueue:
         with self._lock:
             items = self._items
             count = min(limit, len(items))
+            self.taken += count
             return [items.popleft() for _ in range(count)]
 
     def close(self) -> None:
         """Accept nothing more: what is tracked after shutdown is counted as lost, not kept unsent."""
         with self._lock:
-            self.closed = True
+            self._room = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._room == 0
 
     def counts(self) -> tuple[int, int]:
-        """(accepted, overflowed), read together."""
+        """(accepted: every item kept so far, overflowed: of which pushed out), read together."""
         with self._lock:
-            return self.accepted, self.overflowed
+            return self.taken + self.overflowed + len(self._items), self.overflowed
 
     def __len__(self) -> int:
         return len(self._items)
