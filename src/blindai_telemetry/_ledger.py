@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 #: The `dropped` keys of docs/wire-format.md (the collector's `DROP_REASONS`).
 WIRE_DROP_REASONS = ("queue_full", "unknown_event", "unknown_property", "invalid_value", "spool_full")
@@ -23,6 +23,7 @@ EVENT_LOSSES = ("queue_full", "unknown_event", "spool_full", "refused", "unsent_
 
 class DropLedger:
     def __init__(self) -> None:
+        self._overflowed: Callable[[], int] = lambda: 0
         self.reset_after_fork()
 
     def reset_after_fork(self) -> None:
@@ -30,6 +31,21 @@ class DropLedger:
         self._lock = threading.Lock()
         self._totals: Counter[str] = Counter()
         self._unreported: Counter[str] = Counter()
+        self._queue_full_folded = 0
+
+    def counts_overflows_of(self, overflowed: Callable[[], int]) -> None:
+        """`queue_full` losses are read from the queue's own count (`overflowed()`, monotonic) whenever the ledger
+        is read: on the host's thread a full queue only adds one to an int under the lock it already holds. At a
+        million events/s into a full queue, a call into the ledger doubled the cost of `track()`."""
+        self._overflowed = overflowed
+
+    def _fold(self) -> None:
+        """(lock held) Bring the queue's count into the counters."""
+        new = self._overflowed() - self._queue_full_folded
+        if new:
+            self._queue_full_folded += new
+            self._totals["queue_full"] += new
+            self._unreported["queue_full"] += new
 
     def lost(self, reason: str, count: int = 1) -> None:
         """Count `count` losses of `reason` (an event, or for `unknown_property`/`invalid_value` a property)."""
@@ -47,6 +63,7 @@ class DropLedger:
     def take_report(self) -> dict[str, int]:
         """The `dropped` object of the next batch: every wire reason, unreported counts moved into it."""
         with self._lock:
+            self._fold()
             report = {reason: self._unreported.pop(reason, 0) for reason in WIRE_DROP_REASONS}
         return report
 
@@ -59,12 +76,15 @@ class DropLedger:
 
     def has_unreported(self) -> bool:
         with self._lock:
+            self._fold()
             return any(self._unreported.values())
 
     def totals(self) -> dict[str, int]:
         with self._lock:
+            self._fold()
             return {reason: count for reason, count in self._totals.items() if count}
 
     def events_lost(self) -> int:
         with self._lock:
+            self._fold()
             return sum(self._totals[reason] for reason in EVENT_LOSSES)

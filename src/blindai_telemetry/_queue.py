@@ -22,6 +22,7 @@ class BoundedQueue:
         self.batch_size = max(1, batch_size)
         self._ledger = ledger
         self.reset_after_fork()
+        ledger.counts_overflows_of(lambda: self.overflowed)
 
     def reset_after_fork(self) -> None:
         """Empty, open, with a new lock (the parent's may have been held by a thread the child does not have);
@@ -40,25 +41,21 @@ class BoundedQueue:
         dropping its oldest item, counted as `queue_full`."""
         with self._lock:
             items = self._items
-            if len(items) < self._room:  # the common case, kept to a few operations: it is the host's time
+            # Both common cases in a few operations: it is the host's time.
+            if len(items) < self._room:
                 items.append(item)
-                full = len(items) % self.batch_size == 0
-            else:
-                return self._submit_past_room(item)
-        if full:
-            self.wake.set()
-        return True
-
-    def _submit_past_room(self, item: Item) -> bool:
-        """(lock held) The queue is full or closed."""
-        if self._room == 0:
-            self.refused += 1
-            self._ledger.lost("after_shutdown")
-            return False
-        self._items.popleft()
-        self._items.append(item)
-        self.overflowed += 1
-        self._ledger.lost("queue_full")
+                if len(items) % self.batch_size:
+                    return True
+            elif self._room:  # full: the oldest makes room (the worker knows; no need to wake it again)
+                items.popleft()
+                items.append(item)
+                self.overflowed += 1  # counted: the ledger reads it (DropLedger.counts_overflows_of)
+                return True
+            else:  # closed: not kept, and counted
+                self.refused += 1
+                self._ledger.lost("after_shutdown")
+                return False
+        self.wake.set()  # a batch is full: wake the worker once per batch, not on every call
         return True
 
     def take(self, limit: int) -> list[Item]:
