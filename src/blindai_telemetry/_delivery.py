@@ -65,9 +65,9 @@ class DeliveryLog:
         self._last_write = 0.0
         self._causes: set[str] = set()
 
-    def attempted(self, sent: int, error: str | None, lost: int) -> None:
+    def attempted(self, sent: int, error: str | None, lost: int, retried: bool = True) -> None:
         """After an attempt: `sent` events acknowledged (0 when it failed), `error` in words or None, `lost` the
-        process's event losses so far."""
+        process's event losses so far, `retried` whether the failed batch will be sent again."""
         now = int(time.time() * 1000)
         self._last_attempt_at = now
         self._done.sent += sent
@@ -79,7 +79,7 @@ class DeliveryLog:
         else:
             changed = self._last_error != error
             self._last_error = error
-            self._log_once(error)
+            self._log_once(error, retried)
         if changed or time.monotonic() - self._last_write >= WRITE_INTERVAL:
             self.write()
 
@@ -100,13 +100,12 @@ class DeliveryLog:
         if _config._write_json_atomic(self.path, record):
             self._written = _Totals(self._done.sent, self._done.lost)
 
-    def _log_once(self, error: str) -> None:
+    def _log_once(self, error: str, retried: bool) -> None:
         """One line per cause (not per attempt): a dead endpoint must not flood the host's logs."""
-        cause = error.split(" (", 1)[0]
-        if cause not in self._causes:
-            self._causes.add(cause)
-            logger.warning("blindai-telemetry: %s; events wait on disk and are retried (this is logged once)",
-                           error)
+        if error not in self._causes:
+            self._causes.add(error)
+            then = "its events wait and are retried" if retried else "its events are dropped (and counted)"
+            logger.warning("blindai-telemetry: %s; %s (logged once)", error, then)
 
 
 def _int(value: object) -> int:

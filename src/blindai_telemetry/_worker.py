@@ -295,7 +295,7 @@ class Worker:
         self.ledger.lost("refused", len(batch.events))
         self.ledger.give_back(batch.dropped)
         self.outbox.resolved()
-        self.delivery.attempted(0, why, self.ledger.events_lost())
+        self.delivery.attempted(0, why, self.ledger.events_lost(), retried=False)
 
     def _describe(self, result: SendResult) -> str:
         where = f"the collector at {self.transport.endpoint}" if self.transport.endpoint else "the transport"

@@ -94,3 +94,21 @@ def test_events_neither_sent_nor_written_at_exit_are_counted_unsent(make_telemet
         telemetry.track("server_started")
     assert telemetry.shutdown(timeout=0.5) is False
     assert telemetry.stats()["dropped"] == {"unsent_at_exit": 7}
+
+
+def test_a_delivery_failure_is_logged_once_per_cause(make_telemetry: Callable[..., Telemetry],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    transport = InMemoryTransport([SendResult.retry(0.0, status=503)] * 3 + [SendResult(SendResult.DROP.outcome, None,
+                                                                                           400)] * 2)
+    telemetry = make_telemetry(transport=transport, max_batch_size=1)
+    with caplog.at_level("WARNING", logger="blindai_telemetry"):
+        telemetry.track("server_started")
+        assert telemetry.flush(timeout=10.0)  # retried three times, then delivered
+        telemetry.track("server_started")
+        telemetry.track("server_stopped")
+        assert telemetry.flush(timeout=10.0)  # both refused
+    lines = [r.getMessage() for r in caplog.records if r.name == "blindai_telemetry"]
+    assert lines == ["blindai-telemetry: the transport asked to retry (HTTP 503); its events wait and are retried "
+                     "(logged once)",
+                     "blindai-telemetry: the transport refused a batch (HTTP 400); its events are dropped (and "
+                     "counted) (logged once)"]
