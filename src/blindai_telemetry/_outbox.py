@@ -106,9 +106,7 @@ class Outbox:
                         return False  # the batch stays in memory, and the bounded queue holds the rest
                     self._own.appendleft((path, batch.items))
                 else:
-                    self.spool.release(batch.spool_path)
-                    self._own.appendleft((batch.spool_path.with_name(batch.spool_path.name.split(".claimed-")[0]),
-                                          batch.items))
+                    self._own.appendleft((self.spool.release(batch.spool_path), batch.items))
                 self._memory.pop()
         return True
 

@@ -2,9 +2,11 @@
 
 One JSON file per batch (the native batch, before any transport encoding), written atomically, named
 `<time ns>-<pid>-<random>-<events>e.batch.json` so that its age and size in events are known without reading it.
-A process about to send a file claims it by renaming it (`….claimed-<pid>`): one rename succeeds, so two
+A process about to send a file claims it by renaming it (`….claimed-<pid>-<token>`): one rename succeeds, so two
 processes of the same install never send the same file. A claim whose process is gone (killed) is taken back
-by the next start; a process that exits hands its claims back.
+by the next start; a process that exits hands its claims back. The token, random per process, tells a claim of
+this process from one of an earlier process that had the same pid (PID 1 in a container restarted on the same
+volume).
 
 The directory is bounded by `max_bytes` (default 10 MB, about 15,000 `model_run` events: hours of a busy
 server's telemetry during an outage). Past it the oldest unclaimed files go first, and the caller counts their
@@ -28,7 +30,8 @@ from typing import Any
 DEFAULT_MAX_BYTES = 10_000_000
 _SUFFIX = ".batch.json"
 _CLAIM = ".claimed-"
-_NAME = re.compile(r"^(\d+)-(\d+)-[0-9a-f]+-(\d+)e\.batch\.json(?:\.claimed-(\d+))?$")
+_NAME = re.compile(r"^(\d+)-(\d+)-[0-9a-f]+-(\d+)e\.batch\.json(?:\.claimed-(\d+)-([0-9a-f]+))?$")
+_TOKEN = uuid.uuid4().hex[:12]
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class SpoolFile:
     events: int
     #: The process that claimed it, or None when it waits for anyone.
     claimed_by: int | None
+    claim_token: str = ""
 
     @property
     def created_ns(self) -> int:
@@ -56,12 +60,18 @@ def _parse(path: Path) -> SpoolFile | None:
     match = _NAME.match(path.name)
     if match is None:
         return None
-    return SpoolFile(path, int(match.group(3)), int(match.group(4)) if match.group(4) else None)
+    return SpoolFile(path, int(match.group(3)), int(match.group(4)) if match.group(4) else None,
+                     match.group(5) or "")
 
 
-def _alive(pid: int) -> bool:
+def _claim_suffix() -> str:
+    return f"{_CLAIM}{os.getpid()}-{_TOKEN}"
+
+
+def _alive(pid: int, token: str) -> bool:
+    """Whether the process that claimed a file may still be sending it."""
     if pid == os.getpid():
-        return True
+        return token == _TOKEN  # else an earlier process that had our pid
     if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there: assume alive
         return True
     try:
@@ -88,7 +98,7 @@ class Spool:
 
     def waiting(self) -> list[SpoolFile]:
         """Batches no live process is sending: what the next start delivers (`inspect`, `status`)."""
-        return [f for f in self.listing() if f.claimed_by is None or not _alive(f.claimed_by)]
+        return [f for f in self.listing() if f.claimed_by is None or not _alive(f.claimed_by, f.claim_token)]
 
     def pending_events(self) -> int:
         return sum(f.events for f in self.listing())
@@ -99,7 +109,7 @@ class Spool:
         removed = self._make_room(len(data))
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{events}e{_SUFFIX}"
         if claim:
-            name += f"{_CLAIM}{os.getpid()}"
+            name += _claim_suffix()
         path = self.directory / name
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -119,20 +129,21 @@ class Spool:
     def claim(self, file: SpoolFile) -> Path | None:
         """Take `file` for this process; None when another process took it first (or it is gone)."""
         base = file.path.name.split(_CLAIM, 1)[0]
-        if file.claimed_by is not None and _alive(file.claimed_by):
+        if file.claimed_by is not None and _alive(file.claimed_by, file.claim_token):
             return None
-        target = file.path.with_name(f"{base}{_CLAIM}{os.getpid()}")
+        target = file.path.with_name(base + _claim_suffix())
         try:
             os.rename(file.path, target)
         except OSError:
             return None
         return target
 
-    def release(self, path: Path) -> None:
-        """Hand a claimed file back (at exit): the next process of this install sends it."""
-        base = path.name.split(_CLAIM, 1)[0]
+    def release(self, path: Path) -> Path:
+        """Hand a claimed file back: the next process of this install to look sends it. Returns its new path."""
+        unclaimed = path.with_name(path.name.split(_CLAIM, 1)[0])
         with contextlib.suppress(OSError):
-            os.rename(path, path.with_name(base))
+            os.rename(path, unclaimed)
+        return unclaimed
 
     def _make_room(self, incoming: int) -> list[Removed]:
         files = self.listing()

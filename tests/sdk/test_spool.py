@@ -126,3 +126,27 @@ def test_an_unwritable_spool_keeps_memory_bounded(make_telemetry: Callable[..., 
     stats = telemetry.stats()
     assert stats["pending_batches"] <= 2 and stats["queued"] <= 100
     assert stats["dropped"]["queue_full"] > 0  # the bounded queue did the dropping, and counted it
+
+
+def test_a_claim_left_by_a_dead_process_or_an_earlier_one_with_our_pid_is_taken_back(tmp_path: Path) -> None:
+    """A killed sender's files are not stuck forever, even when the next one has the same pid (PID 1 in a
+    container restarted on the same volume)."""
+    import os
+    import subprocess
+    import sys
+
+    spool = Spool(tmp_path)
+    path, _ = spool.write(b'{"events": [{"event": "server_started"}]}', 1)
+    assert path is not None
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead_pid = int(dead.stdout)
+    claimed_by_dead = path.with_name(f"{path.name}.claimed-{dead_pid}-0123456789ab")
+    os.rename(path, claimed_by_dead)
+    assert [f.claimed_by for f in spool.waiting()] == [dead_pid]
+    earlier_self = path.with_name(f"{path.name}.claimed-{os.getpid()}-0123456789ab")
+    os.rename(claimed_by_dead, earlier_self)
+    (waiting,) = spool.waiting()
+    taken = spool.claim(waiting)
+    assert taken is not None and spool.load(taken) == {"events": [{"event": "server_started"}]}
+    assert spool.waiting() == []  # claimed by this very process now: no one else takes it
