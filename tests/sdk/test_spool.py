@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from blindai_telemetry import InMemoryTransport, SendResult, Telemetry
 from blindai_telemetry._spool import Spool
@@ -86,10 +92,6 @@ def test_spool_drops_reach_the_collector_as_spool_full(make_telemetry: Callable[
 
 def test_events_queued_behind_a_hung_send_survive_the_exit(sink: Sink, tmp_path: Path) -> None:
     """Black-holed endpoint: the process exits while a send hangs; what it tracked is on disk for next time."""
-    import os
-    import subprocess
-    import sys
-    import textwrap
 
     code = textwrap.dedent("""
         import sys, blindai_telemetry
@@ -131,10 +133,6 @@ def test_an_unwritable_spool_keeps_memory_bounded(make_telemetry: Callable[..., 
 def test_a_claim_left_by_a_dead_process_or_an_earlier_one_with_our_pid_is_taken_back(tmp_path: Path) -> None:
     """A killed sender's files are not stuck forever, even when the next one has the same pid (PID 1 in a
     container restarted on the same volume)."""
-    import os
-    import subprocess
-    import sys
-
     spool = Spool(tmp_path)
     path, _ = spool.write(b'{"events": [{"event": "server_started"}]}', 1)
     assert path is not None
@@ -150,3 +148,20 @@ def test_a_claim_left_by_a_dead_process_or_an_earlier_one_with_our_pid_is_taken_
     taken = spool.claim(waiting)
     assert taken is not None and spool.load(taken) == {"events": [{"event": "server_started"}]}
     assert spool.waiting() == []  # claimed by this very process now: no one else takes it
+
+
+def test_the_spool_lives_in_the_user_state_dir_unless_the_config_dir_was_chosen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from blindai_telemetry import _config, _delivery
+    from blindai_telemetry import environment_variables as ev
+
+    chosen = tmp_path / "chosen"
+    assert _delivery.state_dir(chosen) == chosen  # BLINDAI_TELEMETRY_CONFIG_DIR is set by the test fixture
+    isolated = os.environ[ev.BLINDAI_TELEMETRY_CONFIG_DIR]
+    monkeypatch.delenv(ev.BLINDAI_TELEMETRY_CONFIG_DIR)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    if sys.platform.startswith("linux"):
+        assert _delivery.state_dir(_config.config_dir()) == tmp_path / "state" / "blindai-telemetry"
+    assert _delivery.state_dir(chosen) == chosen  # Telemetry(config_dir=...): everything in one place
+    monkeypatch.setenv(ev.BLINDAI_TELEMETRY_CONFIG_DIR, isolated)  # what the fixture checks after the test
