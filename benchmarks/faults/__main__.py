@@ -48,14 +48,14 @@ def child_env() -> dict[str, str]:
 
 
 def table(results: list[Result]) -> str:
-    head = ("| fault | tracked | delivered | dropped, counted | lost, uncounted | duplicates | "
-            "track() p50 µs | track() p99 µs | exit s | RSS growth MB |")
-    rows = [head, "|" + "---|" * 10]
+    head = ("| fault | tracked | delivered | kept for the next start | dropped, counted | lost, uncounted | "
+            "duplicates | track() p50 µs | track() p99 µs | exit s | RSS growth MB |")
+    rows = [head, "|" + "---|" * 11]
     for r in results:
         dropped = sum(r.dropped.values())
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(r.dropped.items()))
         exit_s = "killed" if r.exit_s is None or r.exit_s == float("inf") else f"{r.exit_s:.2f}"
-        rows.append(f"| {r.fault} | {r.tracked:,} | {r.delivered:,} | {dropped:,}{f' ({reasons})' if reasons else ''} "
+        rows.append(f"| {r.fault} | {r.tracked:,} | {r.delivered:,} | {r.kept:,} | {dropped:,}{f' ({reasons})' if reasons else ''} "
                     f"| {r.lost_uncounted:,} | {r.duplicates:,} | {r.track_p50_us:.2f} | {r.track_p99_us:.2f} "
                     f"| {exit_s} | {r.rss_growth_mb:+.1f} |")
     return "\n".join(rows)

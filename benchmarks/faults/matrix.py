@@ -26,6 +26,7 @@ from typing import Any
 
 from benchmarks.faults.endpoints import FaultyEndpoint, GarbageServer, dead_port
 from blindai_telemetry import HttpTransport, Telemetry
+from blindai_telemetry._spool import Spool
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
@@ -76,7 +77,7 @@ class Result:
     duplicates: int  # arrivals of an event_id already stored (the endpoint, like the collector, dedups)
     dropped: dict[str, int]  # the SDK's own drop counters, by reason
     reported: dict[str, int]  # the drop counters the SDK reported to the endpoint in its batches
-    pending: int  # queued or in flight when measured: not lost (yet)
+    pending: int  # queued, in flight or kept in the spool when measured: not lost (yet)
     lost_uncounted: int  # tracked - delivered - dropped - pending: must be 0
     raised: int  # exceptions that reached the host from track()/flush()/shutdown()
     healed: bool  # the fault was healed and a flush then delivered everything
@@ -84,6 +85,7 @@ class Result:
     track_p99_us: float
     rss_growth_mb: float
     exit_s: float | None = None
+    kept: int = 0  # of `pending`, the events waiting in the spool for the next process of the install
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -166,9 +168,9 @@ def run_fault(fault: Fault, workdir: Path, *, events: int = 300, queue: int = 10
         if fault.mode == "tls":  # trusts the certificate the endpoint switches to when healed, not the first
             context = ssl.create_default_context(cafile=str(endpoint.trusted_ca))
             transport = HttpTransport(url, ssl_context=context)
+        config_dir = workdir / f"config-{fault.mode}-{fault.proxy}-{fault.dns}"
         telemetry = Telemetry("blindai-server", "0.6.3", endpoint=url, transport=transport, mode="simulation",
-                              flush_interval=0.05, max_queue_size=queue,
-                              config_dir=workdir / f"config-{fault.mode}-{fault.proxy}-{fault.dns}")
+                              flush_interval=0.05, max_queue_size=queue, config_dir=config_dir)
         before = rss_mb()
         clock = time.perf_counter_ns
         step = max(1, round((rate or 0) * 0.005))
@@ -203,7 +205,7 @@ def run_fault(fault: Fault, workdir: Path, *, events: int = 300, queue: int = 10
             telemetry.shutdown(timeout=0.5)
         except Exception:  # counted: must never happen
             raised += 1
-        stats = telemetry.stats()  # after shutdown: what it could not send is counted as unsent_at_exit
+        stats = telemetry.stats()  # after shutdown: what it could neither send nor keep is counted as unsent_at_exit
         delivered, duplicates = endpoint.delivered(), endpoint.duplicates()
         reported = dict(endpoint.reported_drops)
     dropped: dict[str, int] = stats["dropped"]
@@ -212,7 +214,7 @@ def run_fault(fault: Fault, workdir: Path, *, events: int = 300, queue: int = 10
         fault=fault.name, tracked=events, delivered=delivered, duplicates=duplicates, dropped=dropped,
         reported=reported, pending=pending, lost_uncounted=events - delivered - sum(dropped.values()) - pending,
         raised=raised, healed=healed, track_p50_us=_percentile(samples, 0.5), track_p99_us=_percentile(samples, 0.99),
-        rss_growth_mb=growth)
+        rss_growth_mb=growth, kept=Spool(config_dir / "spool").pending_events())
 
 
 EXIT_SCRIPT = textwrap.dedent("""

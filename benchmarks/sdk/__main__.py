@@ -12,9 +12,9 @@ import time
 from importlib import metadata
 from typing import Any
 
-from . import report, scenarios, sdks
+from . import cpu, report, scenarios, sdks, sink
 
-STEPS = ("hotpath", "memory", "delivery", "burst", "exit")
+STEPS = ("hotpath", "cpu", "memory", "delivery", "burst", "exit")
 
 
 _DISTRIBUTIONS = ("blindai-telemetry", "posthog", "amplitude-analytics", "segment-analytics-python",
@@ -66,16 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         if step not in args.only.split(","):
             continue
         print(f"[{time.monotonic() - started:6.1f} s] {step} …", file=sys.stderr, flush=True)
-        if step == "hotpath":
-            results[step] = scenarios.hotpath(names, sizes)
-        elif step == "memory":
-            results[step] = scenarios.memory(names, sizes)
-        elif step == "delivery":
-            results[step] = scenarios.delivery(senders, sizes)
-        elif step == "burst":
-            results[step] = scenarios.burst(senders, sizes)
-        else:
-            results[step] = scenarios.exits(senders, sizes)
+        results[step] = _run_step(step, names, senders, sizes)
         for name, result in results[step].items():
             if "error" in result:
                 print(f"  {name}: {result['error']}", file=sys.stderr)
@@ -97,6 +88,23 @@ def main(argv: list[str] | None = None) -> int:
             # inf (killed) is not JSON: store it as null with the killed flag kept in `results`.
             json.dump(_finite(document), out, indent=2)
     return 0
+
+
+def _run_step(step: str, names: list[str], senders: list[str], sizes: scenarios.Sizes) -> dict[str, Any]:
+    if step == "hotpath":
+        return scenarios.hotpath(names, sizes)
+    if step == "cpu":  # ours only, beside its floor (json.dumps + gzip 6), both measured in the child
+        if sdks.OURS not in names:
+            return {}
+        with sink.Sink() as receiver:
+            return cpu.run(receiver.url, sizes.cpu_events, sizes.limit)
+    if step == "memory":
+        return scenarios.memory(names, sizes)
+    if step == "delivery":
+        return scenarios.delivery(senders, sizes)
+    if step == "burst":
+        return scenarios.burst(senders, sizes)
+    return scenarios.exits(senders, sizes)
 
 
 def _finite(value: Any) -> Any:

@@ -24,7 +24,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from . import sdks
+from . import cpu, sdks
 
 
 def _emit(result: dict[str, Any]) -> None:
@@ -135,7 +135,7 @@ def exit_after(subject: sdks.Subject, events: int, explicit: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sdk.child")
-    parser.add_argument("scenario", choices=("hotpath", "memory", "delivery", "burst", "exit"))
+    parser.add_argument("scenario", choices=("hotpath", "memory", "delivery", "burst", "exit", "cpu"))
     parser.add_argument("sdk", choices=sdks.ALL)
     parser.add_argument("endpoint")
     parser.add_argument("--n", type=int, default=1_000, help="calls or events")
@@ -144,7 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=20.0)
     parser.add_argument("--explicit", action="store_true", help="exit scenario: call the SDK's shutdown first")
+    parser.add_argument("--transport", choices=("memory", "http"), default="http", help="cpu scenario")
     args = parser.parse_args(argv)
+    if args.scenario == "cpu":  # ours only: the process's CPU per event, end to end
+        sdks.silence_logs()
+        _leave(cpu.measure(args.endpoint, args.n, args.transport))
     # Where drops matter (delivery, burst) the peers' drop warnings are counted; elsewhere logging is off,
     # so that no SDK pays for formatting log records during a timed loop.
     logged = sdks.count_logged_drops() if args.scenario in ("delivery", "burst") else None

@@ -76,6 +76,8 @@ def build_rows(results: Results, sizes: Sizes) -> list[Row]:
     rows: list[Row] = []
     if "hotpath" in results:
         _hotpath_rows(rows, results)
+    if "cpu" in results:
+        _cpu_rows(rows, results)
     if "memory" in results:
         _memory_rows(rows, results, sizes)
     if "delivery" in results:
@@ -102,6 +104,22 @@ def _hotpath_rows(rows: list[Row], results: Results) -> None:
               _ratio(_best_peer(p99), p99[sdks.OURS]))
     row.verdict = _verdict([("> 20 µs", _within(p99[sdks.OURS], 20_000))])
     rows.append(row)
+
+
+def _cpu_rows(rows: list[Row], results: Results) -> None:
+    """Process CPU per event (caller + worker), beside json.dumps + gzip 6 of the same events, in the same run."""
+    cpu = results.get("cpu", {})
+    floor = cpu.get("memory", {}).get("floor_ns_per_event")
+    for kind, words in (("memory", "InMemoryTransport"), ("http", "HTTP to a receiver in another process")):
+        ours = cpu.get(kind, {}).get("cpu_ns_per_event")
+        values: dict[str, float | None] = {name: None for name in COLUMNS}
+        values[sdks.OURS], values[sdks.FLOOR] = ours, floor
+        row = Row(f"process CPU per event, end to end ({words}), µs", "≤ 2× floor (json.dumps + gzip 6)",
+                  values, _us, _ratio(ours, floor))
+        dropped = cpu.get(kind, {}).get("dropped")
+        row.verdict = _verdict([("> 2× floor", _within(row.ours_over_floor, 2)),
+                                (f"dropped {dropped}", None if dropped is None else not dropped)])
+        rows.append(row)
 
 
 def _memory_rows(rows: list[Row], results: Results, sizes: Sizes) -> None:

@@ -31,14 +31,15 @@ class Sizes:
     exit_slow_delay: float
     settle: float  # longest wait for a flush and for the sink to stop receiving
     limit: float  # hard limit on any other child process
+    cpu_events: int = 50_000  # events of the CPU-per-event measurement (the 50,000)
 
 
 PRESETS = {
     # Peers are slow (tens of µs a call): fewer hot-path calls give them a stable median within a sane run
     # time; their queues are bounded (10-20k), so 250k events show any leak as surely as 1M would.
     "full": Sizes(200_000, 20_000, 1_000_000, 250_000, 5_000, 20.0, 200_000, 0.05, 1_000, 30.0, 5.0, 30.0, 300.0),
-    "quick": Sizes(50_000, 5_000, 1_000_000, 50_000, 5_000, 5.0, 50_000, 0.05, 1_000, 10.0, 5.0, 15.0, 150.0),
-    "tiny": Sizes(2_000, 300, 5_000, 2_000, 500, 1.0, 3_000, 0.02, 100, 6.0, 3.0, 6.0, 60.0),
+    "quick": Sizes(50_000, 5_000, 1_000_000, 50_000, 5_000, 5.0, 50_000, 0.05, 1_000, 10.0, 5.0, 15.0, 150.0, 20_000),
+    "tiny": Sizes(2_000, 300, 5_000, 2_000, 500, 1.0, 3_000, 0.02, 100, 6.0, 3.0, 6.0, 60.0, 2_000),
 }
 
 EXIT_ENDPOINTS = ("up", "down", "slow", "black-holed")

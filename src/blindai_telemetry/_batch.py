@@ -4,8 +4,11 @@ The worker shares the GIL with the host app. A thread that wants the GIL back wa
 and a busy Python thread lets go only every `sys.getswitchinterval()` (5 ms), a C call such as `json.dumps`
 of a whole batch not even then. Building and serialising 500 events in one go therefore added up to a few
 milliseconds to whichever request arrived meanwhile: the p99 of the reference server's `run_model` rose by
-tens of percent. So the worker does this work in slices of `SLICE` events and lets go of the GIL between
-slices (`pause`), for long enough that a waiting request thread really takes it.
+tens of percent. So the worker does this work in slices of `SLICE` events and, once `PAUSE_EVERY` seconds of
+work have gone by, lets go of the GIL (`Pacer.pause`) for long enough that a waiting request thread takes it.
+
+The context (install id, versions, platform: the same for every event of a process) is serialised once per
+process and spliced into each event's JSON, rather than serialised again for every event.
 """
 
 from __future__ import annotations
@@ -13,34 +16,93 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blindai_telemetry._transport import dumps
 
-#: Events built or serialised between two pauses (~10 µs each). Shorter slices shorten the wait of a request
-#: that needs the GIL meanwhile, at the cost of more pauses (CPU). Measured with the reference server
-#: (`benchmarks.inference`, collector replaced by a sink that does no work, 24,000 requests, noise ±3.5 %):
-#: `run_model` p99 over no telemetry was +22 % with slices of 64, +16 % with 16, +12 % with 4, and +23-26 %
-#: before slicing; server CPU per request +61, +60, +83 µs.
+#: Events built or serialised between two checks of the pacer.
 SLICE = 8
 #: How long each pause lets go of the GIL. `time.sleep(0)` is not enough: the worker takes the GIL back
 #: before a waiting thread has woken up, and that thread then waits out the full switch interval.
 PAUSE = 0.0001
+#: Seconds of work between two pauses. A pause costs ~20 µs of CPU on the 2-core VM (the sleep's syscall and
+#: the GIL's hand-over): pausing every 8 events (~80 µs) cost 5-7 µs per event, a third of the worker's CPU.
+#: Every 0.5 ms costs a fifth of that, and a request waits at most ~0.5 ms for the GIL (10× under the switch
+#: interval).
+PAUSE_EVERY = 0.0005
+#: The key standing for the context in an event's dict, replaced by the context's JSON on the wire. It cannot
+#: collide with a property (properties are nested under "properties"), nor its JSON with a value (a `"` inside a
+#: string is escaped).
+CONTEXT_KEY = "\x00context"
+_CONTEXT_JSON = b',"\\u0000context":0}'
 
 
 @dataclass
 class Batch:
+    #: Each event's own fields; the process context is in `context` (`CONTEXT_KEY` marks where it goes), except
+    #: for a batch read back from the spool, whose events are complete (`context` None).
     events: list[dict[str, Any]]
     dropped: dict[str, int]
-    #: How many of this process's queued items it stands for (0 for a batch replayed from the spool).
+    #: How many of this process's queued items it stands for (0 for a batch of an earlier process).
     items: int = 0
     spool_path: Path | None = None
+    context: Context | None = None
+    _complete: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    def complete_events(self) -> list[dict[str, Any]]:
+        """The events as they go on the wire, context included (made once, for transports other than ours)."""
+        if self.context is None:
+            return self.events
+        if self._complete is None:
+            context = self.context.fields
+            self._complete = [{**{k: v for k, v in e.items() if k != CONTEXT_KEY}, **context} for e in self.events]
+        return self._complete
+
+    def payload(self) -> dict[str, Any]:
+        return {"schema_version": 1, "sent_at": int(time.time() * 1000), "dropped": self.dropped,
+                "events": self.complete_events()}
+
+    def split(self) -> tuple[Batch, Batch]:
+        """Two halves (for a 413); the first carries the drop counts."""
+        half = len(self.events) // 2
+        items = self.items * half // len(self.events)
+        return (Batch(self.events[:half], self.dropped, items, None, self.context),
+                Batch(self.events[half:], {}, self.items - items, None, self.context))
 
 
-def pause() -> None:
-    time.sleep(PAUSE)
+class Context:
+    """The fields every event of this process carries, and their JSON, made once."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+        self.json = b""
+        self.update()
+
+    def update(self, **fields: Any) -> None:
+        """Change fields (a forked child's session id) and serialise the context again."""
+        self.fields.update(fields)
+        self.json = b"," + dumps(self.fields)[1:]  # `,"install_id":…}`: closes the event it is spliced into
+
+
+class Pacer:
+    """Lets the host's threads have the GIL now and then while the worker is busy (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.enabled = True  # off while shutting down: the host is only waiting for us then
+        self._last = time.perf_counter()
+
+    def __call__(self) -> None:
+        now = time.perf_counter()
+        if now - self._last >= PAUSE_EVERY:
+            if self.enabled:
+                time.sleep(PAUSE)
+            self._last = time.perf_counter()
+
+    def idle(self) -> None:
+        """The worker waited: the next slice starts a fresh interval."""
+        self._last = time.perf_counter()
 
 
 def event_ids(count: int) -> list[str]:
@@ -56,18 +118,19 @@ def event_ids(count: int) -> list[str]:
     return ids
 
 
-def encode_native(payload: dict[str, Any], between: Callable[[], None] = pause) -> bytes:
-    """`dumps(payload)` — byte for byte — serialised in slices of events with `between()` called between
-    them (the payload's last key must be `events`, else it is serialised in one go)."""
-    if list(payload)[-1:] != ["events"]:
-        return dumps(payload)
-    events = payload["events"]
-    head = dumps({k: v for k, v in payload.items() if k != "events"})
-    parts = [head[:-1], b',"events":[' if len(head) > 2 else b'{"events":[']
+def encode_native(batch: Batch, pacer: Callable[[], None] | None = None) -> bytes:
+    """The native `/v1/batch` JSON of `batch` — byte for byte `dumps(batch.payload())` but for the order of each
+    event's keys — serialised in slices with the pacer consulted between them."""
+    head = dumps({"schema_version": 1, "sent_at": int(time.time() * 1000), "dropped": batch.dropped})
+    parts = [head[:-1], b',"events":[']
+    events = batch.events
+    context = batch.context.json if batch.context is not None else None
     for start in range(0, len(events), SLICE):
         if start:
-            between()
+            if pacer is not None:
+                pacer()
             parts.append(b",")
-        parts.append(dumps(events[start:start + SLICE])[1:-1])
+        chunk = dumps(events[start:start + SLICE])[1:-1]
+        parts.append(chunk.replace(_CONTEXT_JSON, context) if context is not None else chunk)
     parts.append(b"]}")
     return b"".join(parts)

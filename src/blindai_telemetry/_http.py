@@ -62,6 +62,27 @@ def result_for_status(status: int, retry_after: str | None) -> SendResult:
     return SendResult(SendResult.DROP.outcome, None, status)
 
 
+def describe_error(exc: BaseException) -> str:
+    """A few words for `status` and the log: the kind of failure, never its message (which can hold an address)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "TLS certificate not trusted"
+    if isinstance(exc, ssl.SSLError):
+        return "TLS failure"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, http.client.HTTPException):
+        return "not an HTTP answer"
+    if isinstance(exc, OSError):
+        return "network error"
+    return "transport error"
+
+
 class _Resolver:
     """getaddrinfo bounded by a timeout, with a small cache."""
 
@@ -204,9 +225,9 @@ class HttpTransport(Transport):
         try:
             wire = self.encode_wire(body)
             return self._post(wire, timeout)
-        except Exception:  # noqa: BLE001 - seam: a transport never raises into the worker; the batch is retried
+        except Exception as exc:  # noqa: BLE001 - seam: a transport never raises into the worker; the batch is retried
             self.close()
-            return SendResult.retry()
+            return SendResult.retry(error=describe_error(exc))
 
     def _post(self, wire: bytes, timeout: float) -> SendResult:
         if self._conn is None or self._conn_pid != os.getpid():
@@ -234,9 +255,9 @@ class HttpTransport(Transport):
             result = result_for_status(response.status, response.getheader("Retry-After"))
             if response.will_close or not response.isclosed():  # closing, or more body than we read
                 self.close()
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as exc:
             self.close()
-            return SendResult.retry()
+            return SendResult.retry(error=describe_error(exc))
         return result
 
     def close(self) -> None:

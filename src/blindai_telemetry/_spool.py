@@ -1,8 +1,16 @@
-"""The optional on-disk spool: batches not yet acknowledged, so events survive a collector outage and a restart.
+"""The spool: batches not yet acknowledged, on disk, so that they survive a collector outage and an exit.
 
-One JSON file per batch (the native batch, before any transport encoding), written atomically before the
-first attempt and removed once the batch is delivered or refused. The directory is bounded: past
-`max_bytes` the oldest files go first, and their events are counted as `spool_full` drops.
+One JSON file per batch (the native batch, before any transport encoding), written atomically, named
+`<time ns>-<pid>-<random>-<events>e.batch.json` so that its age and size in events are known without reading it.
+A process about to send a file claims it by renaming it (`….claimed-<pid>-<token>`): one rename succeeds, so two
+processes of the same install never send the same file. A claim whose process is gone (killed) is taken back
+by the next start; a process that exits hands its claims back. The token, random per process, tells a claim of
+this process from one of an earlier process that had the same pid (PID 1 in a container restarted on the same
+volume).
+
+The directory is bounded by `max_bytes` (default 10 MB, about 15,000 `model_run` events: hours of a busy
+server's telemetry during an outage). Past it the oldest unclaimed files go first, and the caller counts their
+events as `spool_full`.
 """
 
 from __future__ import annotations
@@ -10,29 +18,69 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blindai_telemetry._transport import dumps
-
-#: 10 MB holds ~15,000 events: a few hours of a busy server's telemetry during a collector outage.
 DEFAULT_MAX_BYTES = 10_000_000
 _SUFFIX = ".batch.json"
+_CLAIM = ".claimed-"
+_NAME = re.compile(r"^(\d+)-(\d+)-[0-9a-f]+-(\d+)e\.batch\.json(?:\.claimed-(\d+)-([0-9a-f]+))?$")
+_TOKEN = uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    path: Path
+    events: int
+    #: The process that claimed it, or None when it waits for anyone.
+    claimed_by: int | None
+    claim_token: str = ""
+
+    @property
+    def created_ns(self) -> int:
+        return int(self.path.name.split("-", 1)[0])
 
 
 @dataclass(frozen=True)
 class Removed:
-    """A batch the spool deleted to stay within its bound."""
+    """A batch the spool deleted to stay within its bound: its events are lost, its drop counts must travel on."""
 
     path: Path
     events: int
-    #: The drop counters that batch carried (they must be reported by another batch).
     dropped: dict[str, Any]
+
+
+def _parse(path: Path) -> SpoolFile | None:
+    match = _NAME.match(path.name)
+    if match is None:
+        return None
+    return SpoolFile(path, int(match.group(3)), int(match.group(4)) if match.group(4) else None,
+                     match.group(5) or "")
+
+
+def _claim_suffix() -> str:
+    return f"{_CLAIM}{os.getpid()}-{_TOKEN}"
+
+
+def _alive(pid: int, token: str) -> bool:
+    """Whether the process that claimed a file may still be sending it."""
+    if pid == os.getpid():
+        return token == _TOKEN  # else an earlier process that had our pid
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there: assume alive
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 class Spool:
@@ -40,19 +88,28 @@ class Spool:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
 
-    def files(self) -> list[Path]:
-        """Spooled batches, oldest first (names start with a nanosecond timestamp)."""
+    def listing(self) -> list[SpoolFile]:
+        """Every spooled batch, claimed or not, oldest first."""
         try:
-            return sorted(p for p in self.directory.iterdir() if p.name.endswith(_SUFFIX))
+            names = [_parse(p) for p in self.directory.iterdir()]
         except OSError:
             return []
+        return sorted((f for f in names if f is not None), key=lambda f: f.path.name)
 
-    def write(self, batch: dict[str, Any], keep: Collection[Path] = ()) -> tuple[Path | None, list[Removed]]:
-        """Store `batch`; returns (its file, or None when the disk refused; the batches removed to make room).
-        Files in `keep` (batches being sent) are not removed."""
-        data = dumps(batch)
-        removed = self._make_room(len(data), keep)
-        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
+    def waiting(self) -> list[SpoolFile]:
+        """Batches no live process is sending: what the next start delivers (`inspect`, `status`)."""
+        return [f for f in self.listing() if f.claimed_by is None or not _alive(f.claimed_by, f.claim_token)]
+
+    def pending_events(self) -> int:
+        return sum(f.events for f in self.listing())
+
+    def write(self, data: bytes, events: int, claim: bool = False) -> tuple[Path | None, list[Removed]]:
+        """Store one encoded batch of `events` events (claimed by this process when `claim`); returns its file
+        (None when the disk refused) and the batches removed to make room."""
+        removed = self._make_room(len(data))
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{events}e{_SUFFIX}"
+        if claim:
+            name += _claim_suffix()
         path = self.directory / name
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -69,23 +126,45 @@ class Spool:
             return None, removed
         return path, removed
 
-    def _make_room(self, incoming: int, keep: Collection[Path]) -> list[Removed]:
-        files = [p for p in self.files() if p not in keep]
+    def claim(self, file: SpoolFile) -> Path | None:
+        """Take `file` for this process; None when another process took it first (or it is gone)."""
+        base = file.path.name.split(_CLAIM, 1)[0]
+        if file.claimed_by is not None and _alive(file.claimed_by, file.claim_token):
+            return None
+        target = file.path.with_name(base + _claim_suffix())
+        try:
+            os.rename(file.path, target)
+        except OSError:
+            return None
+        return target
+
+    def release(self, path: Path) -> Path:
+        """Hand a claimed file back: the next process of this install to look sends it. Returns its new path."""
+        unclaimed = path.with_name(path.name.split(_CLAIM, 1)[0])
+        with contextlib.suppress(OSError):
+            os.rename(path, unclaimed)
+        return unclaimed
+
+    def _make_room(self, incoming: int) -> list[Removed]:
+        files = self.listing()
         sizes = []
-        for p in files:
+        for f in files:
             try:
-                sizes.append(p.stat().st_size)
+                sizes.append(f.path.stat().st_size)
             except OSError:
                 sizes.append(0)
         total = sum(sizes)
         removed: list[Removed] = []
-        for path, size in zip(files, sizes, strict=True):
+        for file, size in zip(files, sizes, strict=True):
             if total + incoming <= self.max_bytes:
                 break
-            batch = self.load(path) or {}
-            dropped = batch.get("dropped")
-            removed.append(Removed(path, len(batch.get("events", [])), dropped if isinstance(dropped, dict) else {}))
-            self.remove(path)
+            claimed = self.claim(file)  # a batch being sent stays; and no other process sends what we delete
+            if claimed is None:
+                continue
+            data = self.load(claimed) or {}
+            dropped = data.get("dropped")
+            removed.append(Removed(file.path, file.events, dropped if isinstance(dropped, dict) else {}))
+            self.remove(claimed)
             total -= size
         return removed
 

@@ -19,14 +19,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from blindai_telemetry import _config, _context
+from blindai_telemetry import _config, _context, _delivery
+from blindai_telemetry._batch import Context, Pacer
+from blindai_telemetry._builder import EventBuilder
 from blindai_telemetry._context import ClientInfo
 from blindai_telemetry._filter import PrivacyFilter, Scrubber
+from blindai_telemetry._ledger import DropLedger
 from blindai_telemetry._notice import show_notice_once
+from blindai_telemetry._queue import BoundedQueue
+from blindai_telemetry._records import LocalRecords
 from blindai_telemetry._settings import Settings
-from blindai_telemetry._spool import Spool
+from blindai_telemetry._spool import DEFAULT_MAX_BYTES, Spool
 from blindai_telemetry._transport import Transport
-from blindai_telemetry._worker import Pipeline, logger
+from blindai_telemetry._worker import Worker, logger
 
 #: Context fields whose text comes from the host app or the platform, scrubbed like event properties.
 _FREE_TEXT_CONTEXT = ("app", "app_version", "os_name", "os_release", "arch", "python_version")
@@ -61,11 +66,15 @@ class Telemetry:
     - `shutdown_timeout`: bound of the flush at exit, seconds.
     - `model_names`: `hashed` (default: public architectures as they are, others as a keyed hash), `raw`
       (scrubbed) or `omitted`.
-    - `spool_dir`: keep unacknowledged batches on disk (bounded) so they survive an outage and a restart.
+    - `spool`: keep the events not delivered at exit (or during an outage) on disk, and send them with the
+      next process of this install before its own (default True; never in debug mode).
+    - `spool_dir`: where (default: `spool` in the user's state directory, or in `config_dir` when it was given).
+    - `spool_max_bytes`: the spool's bound (default 10 MB, ~15,000 events); past it the oldest are dropped, and
+      counted (`spool_full`).
     - `config_dir`: where the install id, settings and transparency log live (else the user's config dir).
     """
 
-    _pipeline: Pipeline
+    _worker: Worker
     _settings: Settings
     #: `Telemetry(...)`'s parameters are __init__'s: what `inspect.signature(Telemetry)` (help(), IDEs that run
     #: code) shows rather than `__new__`'s `(*args, **kwargs)`, and how __new__ names the arguments it resolves.
@@ -100,7 +109,8 @@ class Telemetry:
                  flush_interval: float | None = None, max_queue_size: int = 10_000, max_batch_size: int = 500,
                  shutdown_timeout: float = 1.0, model_names: str = "hashed",
                  spool_dir: str | os.PathLike[str] | None = None,
-                 config_dir: str | os.PathLike[str] | None = None) -> None:
+                 config_dir: str | os.PathLike[str] | None = None, spool: bool = True,
+                 spool_max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         settings = self._settings  # endpoint, mode, enabled, … as resolved by __new__ from these same arguments
         self.app = app
         self.app_version = app_version
@@ -122,16 +132,20 @@ class Telemetry:
             if isinstance(context.get(name), str):
                 context[name] = scrubber(context[name])
         privacy_filter = PrivacyFilter(Counter(), model_names, _hash_key(self.config_dir), scrubber)
-        directory, is_ci = self.config_dir, self.is_ci  # the worker must not hold on to `self`
-        self._pipeline = Pipeline(
-            self.transport, context=context, privacy_filter=privacy_filter, max_queue_size=max_queue_size,
-            max_batch_size=max_batch_size, flush_interval=self.flush_interval, config_dir=directory,
-            spool=Spool(Path(spool_dir)) if spool_dir is not None else None,
-            notice=lambda: show_notice_once(directory, is_ci=is_ci))
-        self._pipeline.start()
-        # Bound to the pipeline, which its worker thread keeps alive: events queued through a Telemetry the
-        # host dropped are still flushed at exit. Weak, so that a stopped pipeline can be freed.
-        ref = weakref.ref(self._pipeline)
+        keep = spool and not self.debug  # debug mode prints and never sends: nothing to keep, nothing to replay
+        state_dir = _delivery.state_dir(self.config_dir)
+        where = Path(spool_dir) if spool_dir is not None else state_dir / _delivery.SPOOL_DIR
+        self._worker = _build_worker(
+            self.transport, context, privacy_filter, max_queue_size=max_queue_size, max_batch_size=max_batch_size,
+            flush_interval=self.flush_interval, config_dir=self.config_dir, is_ci=self.is_ci,
+            spool=Spool(where, spool_max_bytes) if keep else None,
+            delivery=_delivery.DeliveryLog(state_dir, self.transport.endpoint))
+        self._submit = self._worker.queue.submit
+        self._ledger = self._worker.ledger
+        self._worker.start()
+        # Bound to the worker, which its thread keeps alive: events queued through a Telemetry the host dropped
+        # are still flushed at exit. Weak, so that a stopped worker can be freed.
+        ref = weakref.ref(self._worker)
         atexit.register(_shutdown_at_exit, ref, shutdown_timeout)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=lambda: _after_fork(ref))
@@ -147,41 +161,30 @@ class Telemetry:
     @property
     def session_id(self) -> str | None:
         """Random per process start (a forked child gets its own)."""
-        return str(self._pipeline.context["session_id"])
+        return str(self._worker.builder.context.fields["session_id"])
 
     def track(self, event: str, /, *, client: ClientInfo | Mapping[str, Any] | None = None,
               **properties: Any) -> None:
         """Queue one event. Never raises, never blocks: the filtering and sending happen on the worker.
         When the queue is full the oldest event makes room, and is counted."""
         try:
-            pipe = self._pipeline
-            with pipe.lock:
-                queue = pipe.queue
-                if len(queue) >= pipe.max_queue_size:
-                    queue.popleft()
-                    pipe.queue_full += 1
-                    full = False  # the worker knows: waking it on every call would only burn CPU
-                else:
-                    full = (len(queue) + 1) % pipe.max_batch_size == 0
-                queue.append((event, properties, client, time.time()))
-                pipe.enqueued += 1
-            if full:  # wake the worker once per full batch, not on every call (OpenTelemetry does the same)
-                pipe.wake.set()
+            self._submit((event, properties, client, time.time()))
         except Exception:  # noqa: BLE001 - seam: telemetry must never break the host app
-            pass
+            with contextlib.suppress(Exception):  # ... and the event it lost is counted all the same
+                self._ledger.lost("track_error")
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait up to `timeout` seconds for everything queued so far to be delivered (or definitively
         handled: refused or filtered out). True when it was."""
         try:
-            return self._pipeline.flush(timeout)
+            return self._worker.flush(timeout)
         except Exception:  # noqa: BLE001 - seam
             return False
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush what can be flushed within `timeout` (default `shutdown_timeout`), then stop."""
         try:
-            return self._pipeline.shutdown(self.shutdown_timeout if timeout is None else timeout)
+            return self._worker.shutdown(self.shutdown_timeout if timeout is None else timeout)
         except Exception:  # noqa: BLE001 - seam
             return False
 
@@ -194,7 +197,7 @@ class Telemetry:
 
     def stats(self) -> dict[str, Any]:
         """Counters for status and tests: queued, sent, dropped by reason, …"""
-        return self._pipeline.stats()
+        return self._worker.stats()
 
     def __repr__(self) -> str:
         return f"<Telemetry app={self.app!r} transport={self.transport.name} install_id={self._install_id}>"
@@ -244,22 +247,34 @@ class _DisabledTelemetry(Telemetry):
 
     def stats(self) -> dict[str, Any]:
         return {"queued": 0, "enqueued": 0, "handled": 0, "sent": 0, "batches": 0, "pending_batches": 0,
-                "consecutive_failures": 0, "dropped": {}}
+                "consecutive_failures": 0, "dropped": {}, "cycles": 0, "running": False}
 
     def __repr__(self) -> str:
         return f"<Telemetry app={self.app!r} disabled>"
 
 
-def _shutdown_at_exit(ref: weakref.ref[Pipeline], timeout: float) -> None:
-    pipeline = ref()
-    if pipeline is not None:
+def _build_worker(transport: Transport, context: dict[str, Any], privacy_filter: PrivacyFilter, *,
+                  max_queue_size: int, max_batch_size: int, flush_interval: float, config_dir: Path, is_ci: bool,
+                  spool: Spool | None, delivery: _delivery.DeliveryLog) -> Worker:
+    """The pipeline behind `track()`, part by part (see `_worker`)."""
+    ledger = DropLedger()
+    pacer = Pacer()
+    builder = EventBuilder(Context(context), privacy_filter, ledger, pacer)
+    return Worker(BoundedQueue(max_queue_size, max_batch_size, ledger), ledger, builder, spool, transport,
+                  pacer=pacer, records=LocalRecords(config_dir), delivery=delivery, flush_interval=flush_interval,
+                  notice=lambda: show_notice_once(config_dir, is_ci=is_ci))
+
+
+def _shutdown_at_exit(ref: weakref.ref[Worker], timeout: float) -> None:
+    worker = ref()
+    if worker is not None:
         with contextlib.suppress(Exception):  # seam: nothing may spoil the host's exit
-            pipeline.shutdown(timeout)
+            worker.shutdown(timeout)
 
 
-def _after_fork(ref: weakref.ref[Pipeline]) -> None:
-    pipeline = ref()
-    if pipeline is None or pipeline._stopping:  # shut down in the parent: stays down in the child
+def _after_fork(ref: weakref.ref[Worker]) -> None:
+    worker = ref()
+    if worker is None or worker.stopping:  # shut down in the parent: stays down in the child
         return
     with contextlib.suppress(Exception):  # seam: a failure here must not kill the child process
-        pipeline.after_fork_in_child()
+        worker.after_fork_in_child()

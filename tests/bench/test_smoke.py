@@ -57,3 +57,17 @@ def test_a_process_that_outlives_its_exit_limit_is_killed_and_reported_so() -> N
         run = run_child("exit", "amplitude", hole.url, ["--n", "10"], limit=60, after_done=0.5)
     assert run.done_at is not None
     assert run.killed and run.exit_seconds is None and run.returncode == -9
+
+
+def test_cpu_per_event_is_measured_end_to_end_beside_its_floor() -> None:
+    """Both transports report process CPU per event with nothing dropped, and the floor comes from the same events."""
+    from benchmarks.sdk import cpu
+    from benchmarks.sdk.sink import Sink
+
+    with Sink() as receiver:
+        results = cpu.run(receiver.url, 500, limit=60)
+        assert receiver.received("ours") == cpu.WARMUP + 500  # the HTTP child's events, in another process
+    for kind in ("memory", "http"):
+        assert results[kind]["cpu_ns_per_event"] > 0 and results[kind]["dropped"] == {}
+        assert results[kind]["flushed"] and results[kind]["sent"] == 500
+    assert results["memory"]["floor_ns_per_event"] > 0

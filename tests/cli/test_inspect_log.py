@@ -46,7 +46,8 @@ def test_json_returns_the_records_exactly_and_limit_keeps_the_latest(invoke: Inv
         _config.append_sent_log(record)
     assert json.loads(invoke("inspect", "--json").stdout) == records
     assert json.loads(invoke("inspect", "--json", "--limit", "2").stdout) == records[-2:]
-    assert len(invoke("inspect", "--limit", "2").stdout.splitlines()) == 2 + 2 + 2  # header, rule, rows, footer
+    # header, rule, rows, footer; then a blank line and "Nothing is waiting to be sent"
+    assert len(invoke("inspect", "--limit", "2").stdout.splitlines()) == 2 + 2 + 2 + 2
 
 
 def test_rotated_log_is_read_too(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:

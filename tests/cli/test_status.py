@@ -88,7 +88,8 @@ def test_status_does_not_create_an_install_id_even_when_enabled(invoke: Invoke, 
 
 def test_shows_install_id_state_endpoint_and_debug(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     install_id, _ = _config.get_or_create_install_id()
-    _config.write_state({"last_sent_at": 1_764_323_400_123, "dropped_total": 7})
+    _config._write_json_atomic(_config.config_dir() / "delivery.json",
+                               {"last_sent_at": 1_764_323_400_123, "lost": 7, "sent": 3})
     monkeypatch.setenv(ev.BLINDAI_TELEMETRY_ENDPOINT, "http://127.0.0.1:9/collector")
     monkeypatch.setenv(ev.BLINDAI_TELEMETRY_DEBUG, "1")
     data = status_json(invoke)
@@ -97,7 +98,7 @@ def test_shows_install_id_state_endpoint_and_debug(invoke: Invoke, monkeypatch: 
     assert (data["endpoint"], data["endpoint_source"]) == ("http://127.0.0.1:9/collector", "BLINDAI_TELEMETRY_ENDPOINT")
     assert data["debug"] == "1"
     out = invoke("status").stdout
-    assert install_id in out and "2025-11-28 09:50:00 UTC" in out and "7 event(s) dropped" in out
+    assert install_id in out and "2025-11-28 09:50:00 UTC" in out and "3 event(s) sent, 7 lost for good" in out
     assert "http://127.0.0.1:9/collector (from BLINDAI_TELEMETRY_ENDPOINT)" in out
     assert "Debug mode:  on" in out and "nothing is sent" in out
 

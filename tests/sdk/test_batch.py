@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Callable
 
 from blindai_telemetry import ClientInfo, SendResult, Telemetry, _config
-from blindai_telemetry._batch import SLICE, encode_native, event_ids
+from blindai_telemetry._batch import CONTEXT_KEY, SLICE, Batch, Context, encode_native, event_ids
 from blindai_telemetry._filter import REDACTED, PrivacyFilter, Scrubber
-from blindai_telemetry._transport import Transport, dumps
+from blindai_telemetry._transport import Transport
 
 CLIENT = ClientInfo(install_id="6f1d2c7e-8a7b-4c1e-9d2f-0b1c2d3e4f50", app_version="0.6.3", os_name="Linux",
                     os_release="6.1.0", arch="x86_64", user_agent="blindai-python")
@@ -24,16 +24,22 @@ def test_event_ids_are_distinct_version_4_uuids() -> None:
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
 
 
-def test_native_encoding_in_slices_is_byte_for_byte_the_plain_serialisation() -> None:
+def test_native_encoding_in_slices_with_the_context_spliced_is_the_plain_serialisation() -> None:
     calls: list[int] = []
+    context = Context({"install_id": "i", "app": "ré \"quoted\" \u0000", "is_ci": False})
     for count in (0, 1, SLICE, SLICE + 1, 5 * SLICE + 3):
-        events = [{"event_id": str(i), "event": "model_run", "properties": {"model_name": "ré", "n": i}}
-                  for i in range(count)]
-        payload = {"schema_version": 1, "sent_at": 5, "dropped": {"queue_full": 2}, "events": events}
+        events = [{"event_id": str(i), "event": "model_run", "properties": {"model_name": "ré", "n": i},
+                   CONTEXT_KEY: 0} for i in range(count)]
+        batch = Batch(events, {"queue_full": 2}, count, None, context)
         calls.clear()
-        assert encode_native(payload, lambda: calls.append(1)) == dumps(payload)
-        assert len(calls) == max(0, (count - 1) // SLICE)  # a pause between slices, none after the last
-    assert encode_native({"events": [], "x": 1}, lambda: None) == dumps({"events": [], "x": 1})
+        decoded = json.loads(encode_native(batch, lambda: calls.append(1)))
+        expected = batch.payload()
+        assert decoded == {**expected, "sent_at": decoded["sent_at"]}
+        assert all(e == {**events[i], **context.fields} | {CONTEXT_KEY: e.get(CONTEXT_KEY)} or CONTEXT_KEY not in e
+                   for i, e in enumerate(decoded["events"]))
+        assert len(calls) == max(0, (count - 1) // SLICE)  # consulted between slices, not after the last
+    complete = Batch([{"event_id": "1", "install_id": "i"}], {}, 0)  # read back from the spool: no context
+    assert json.loads(encode_native(complete))["events"] == [{"event_id": "1", "install_id": "i"}]
 
 
 def test_the_scrubber_remembers_results_but_never_changes_them() -> None:

@@ -67,7 +67,7 @@ def test_forked_child_delivers_its_own_events(sink: Sink, make_telemetry: Callab
     telemetry = make_telemetry(endpoint=sink.url, flush_interval=60)
     telemetry.track("server_started")
     assert telemetry.flush(timeout=10.0)
-    parent_session = telemetry._pipeline.context["session_id"]
+    parent_session = telemetry.session_id
     telemetry.track("model_deleted", model_name="resnet50")  # queued in the parent, not yet sent
     pid = os.fork()
     if pid == 0:  # child: its own queue and worker (the parent's queued event is not duplicated)

@@ -1,4 +1,4 @@
-"""What the user can see: debug mode, the transparency log, the state file and the first-run notice."""
+"""What the user can see: debug mode, the transparency log, the delivery record and the first-run notice."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from blindai_telemetry import InMemoryTransport, Telemetry, _config
+from blindai_telemetry import InMemoryTransport, Telemetry, _config, _delivery
 from blindai_telemetry import environment_variables as ev
 from sdk.sinks import Sink
 
@@ -44,16 +44,19 @@ def test_sent_log_holds_exactly_what_went_on_the_wire(sink: Sink, make_telemetry
     assert record["payload"] == json.loads(gzip.decompress(sink.requests[0].raw))
     assert record["transport"] == "http" and record["endpoint"] == sink.url and record["outcome"] == "ok"
     assert record["events"] == 1
-    state = _config.read_state(clean_telemetry_env)
-    assert state["dropped_total"] == 0 and isinstance(state["last_sent_at"], int)
+    state = _delivery.read(clean_telemetry_env)
+    assert state["sent"] == 1 and state["lost"] == 0 and isinstance(state["last_sent_at"], int)
+    assert state["last_error"] is None and state["endpoint"] == sink.url
 
 
-def test_state_counts_drops(make_telemetry: Callable[..., Telemetry], clean_telemetry_env: Path) -> None:
+def test_delivery_state_counts_lost_events_not_lost_properties(make_telemetry: Callable[..., Telemetry],
+                                                               clean_telemetry_env: Path) -> None:
     telemetry = make_telemetry(transport=InMemoryTransport())
-    telemetry.track("bogus")
-    telemetry.track("server_started", bogus=1)
+    telemetry.track("bogus")  # a whole event lost
+    telemetry.track("server_started", bogus=1)  # a property lost, the event delivered
     assert telemetry.flush(timeout=10.0)
-    assert _config.read_state(clean_telemetry_env)["dropped_total"] == 2
+    telemetry.shutdown()
+    assert (_delivery.read(clean_telemetry_env)["sent"], _delivery.read(clean_telemetry_env)["lost"]) == (1, 1)
 
 
 NOTICE_MARK = "anonymous usage telemetry"
@@ -93,11 +96,12 @@ def test_no_notice_in_ci(make_telemetry: Callable[..., Telemetry], monkeypatch: 
     assert _config.load_user_config(clean_telemetry_env).notice_shown_at is None
 
 
-def test_processes_sharing_a_config_dir_add_up_their_drops(clean_telemetry_env: Path) -> None:
-    from blindai_telemetry._records import LocalRecords
-
-    server, worker = LocalRecords(clean_telemetry_env), LocalRecords(clean_telemetry_env)
-    server.delivered(3)
-    worker.delivered(2)
-    server.delivered(5)  # two more since its last write
-    assert _config.read_state(clean_telemetry_env)["dropped_total"] == 7
+def test_processes_sharing_an_install_add_up_their_counts(clean_telemetry_env: Path) -> None:
+    server = _delivery.DeliveryLog(clean_telemetry_env, "http://127.0.0.1:9")
+    worker = _delivery.DeliveryLog(clean_telemetry_env, "http://127.0.0.1:9")
+    server.attempted(10, None, lost=3)
+    worker.attempted(4, None, lost=2)
+    server.attempted(1, None, lost=5)  # two more lost since its last write
+    server.write()
+    state = _delivery.read(clean_telemetry_env)
+    assert (state["sent"], state["lost"]) == (15, 7)

@@ -17,7 +17,7 @@ import click
 from blindai_telemetry import _config, catalogue
 from blindai_telemetry import environment_variables as ev
 from blindai_telemetry._settings import Settings
-from blindai_telemetry.cli import _deletion, _views
+from blindai_telemetry.cli import _deletion, _views, _waiting
 from blindai_telemetry.privacy import telemetry_decision
 
 _OPT_OUT_VARIABLES = (ev.BLINDAI_DISABLE_TELEMETRY, ev.DO_NOT_TRACK)
@@ -45,7 +45,7 @@ def _status_data() -> dict[str, Any]:
     cfg = _config.load_user_config(directory)  # read only: status never creates an id or a file
     settings = _machine_settings(cfg)
     decision = settings.decision
-    state = _config.read_state(directory)
+    delivery = _waiting.delivery(directory)
     opt_outs = {name: os.environ[name] for name in _OPT_OUT_VARIABLES if name in os.environ}
     last_record = _config.read_sent_log(directory, limit=1)
     return {
@@ -63,8 +63,9 @@ def _status_data() -> dict[str, Any]:
         "config_dir": str(directory),
         "config_file": str(directory / _config.CONFIG_FILE),
         "config_setting": cfg.enabled,
-        "last_sent_at": state.get("last_sent_at"),
-        "dropped_total": state.get("dropped_total", 0),
+        "last_sent_at": delivery["last_sent_at"],
+        "dropped_total": delivery["lost"],
+        "delivery": delivery,
         "notice_shown_at": cfg.notice_shown_at,
         "debug": settings.debug,
     }
@@ -111,7 +112,7 @@ def _status_lines(data: dict[str, Any]) -> list[str]:
     lines.append(f"Config:      {data['config_file']}")
     last = _views.format_time_ms(data["last_sent_at"]) if data["last_sent_at"] is not None else "never"
     lines.append(f"Last batch:  {last} (see `blindai-telemetry inspect`)")
-    lines.append(f"Dropped:     {data['dropped_total']} event(s) dropped in total (counts only, never contents)")
+    lines.extend(_waiting.delivery_lines(data["delivery"]))
     if data["notice_shown_at"] is not None:
         lines.append(f"Notice:      first-run notice shown {_views.format_time_ms(data['notice_shown_at'])}")
     if data["debug"] is not None:
@@ -278,7 +279,7 @@ def install_id(reset: bool, delete_old: bool | None, endpoint: str | None, timeo
 @click.option("--json", "as_json", is_flag=True, help="Print the records, with the exact payloads, as JSON.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many batches.")
 def inspect(as_json: bool, limit: int) -> None:
-    """Show the last batches this machine actually sent (the local transparency log)."""
+    """Show the last batches this machine actually sent (the local transparency log), and what waits to be sent."""
     records = _config.read_sent_log(limit=limit)
     if as_json:
         _echo_json(records)
@@ -286,9 +287,10 @@ def inspect(as_json: bool, limit: int) -> None:
     path = _config.config_dir() / _config.SENT_LOG
     if not records:
         click.echo(f"Nothing has been sent from this user account (the log would be {path}).")
-        return
-    click.echo(_views.sent_log_table(records))
-    click.echo(f"\n{len(records)} batch(es) from {path}. `--json` shows each payload exactly as sent.")
+    else:
+        click.echo(_views.sent_log_table(records))
+        click.echo(f"\n{len(records)} batch(es) from {path}. `--json` shows each payload exactly as sent.")
+    click.echo("\n" + "\n".join(_waiting.waiting_lines(_config.config_dir())))
 
 
 @click.command("catalogue")
