@@ -104,7 +104,7 @@ def _server(rng: random.Random, days: int) -> _Install:
 def _client(rng: random.Random, days: int) -> _Install:
     first_day = rng.randrange(max(days, 1))
     os_name, os_release, arch = _pick(rng, _CLIENT_OS)
-    last_day = first_day + rng.randint(*_CLIENT_STAY_DAYS) if rng.random() < _CLIENTS_LEAVING else days
+    last_day = first_day + rng.randint(*_CLIENT_STAY_DAYS) - 1 if rng.random() < _CLIENTS_LEAVING else days
     return _Install(_uuid(rng), "blindai-client", _version(rng, first_day, days), os_name, os_release, arch,
                     _pick(rng, _PYTHONS)[0], first_day, rng.uniform(0.2, 0.7), last_day)
 
