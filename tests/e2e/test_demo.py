@@ -19,6 +19,7 @@ import pytest
 from blindai_telemetry import environment_variables as ev
 
 CLI = str(Path(sys.executable).with_name("blindai-telemetry"))
+DAY_MS = 86_400_000
 
 
 def _free_port() -> int:
@@ -104,11 +105,16 @@ def test_demo_honours_the_users_kill_switch(tmp_path: Path, monkeypatch: pytest.
     enabled SDK would have delivered what it held) the DuckDB file holds the seeded history only."""
     db = tmp_path / "demo.duckdb"
     monkeypatch.setenv(ev.BLINDAI_DISABLE_TELEMETRY, "1")
+    today_before_ms = int(time.time() * 1000) // DAY_MS * DAY_MS  # the demo seeds between these two days' starts
     _, _, out = _run_demo(["--db", str(db), "--seed-days", "1", "--servers", "1", "--clients", "1"],
                                 tmp_path, lambda s: s.get("seeded", 0) > 0, timeout=60.0)
     assert "Telemetry is disabled here" in out
+    today_after_ms = int(time.time() * 1000) // DAY_MS * DAY_MS
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT DISTINCT source FROM events").fetchall() == [("seed",)]
+        # The seeded day is yesterday, UTC: today is left to what the fleet is observed doing.
+        first, last = con.execute("SELECT epoch_ms(min(time)), epoch_ms(max(time)) FROM events").fetchone() or (0, 0)
+    assert today_before_ms - DAY_MS <= first <= last < today_after_ms
 
 
 def test_demo_explains_a_busy_port(tmp_path: Path) -> None:

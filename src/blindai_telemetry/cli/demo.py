@@ -39,7 +39,8 @@ def _isolate(root: Path, endpoint: str) -> None:
 
 
 def _seed(store: Any, days: int) -> int:
-    """Write `days` days of synthetic history (source = 'seed'); returns the rows newly stored."""
+    """Write the `days` UTC days before today of synthetic history (source = 'seed'), leaving today to the live
+    fleet; returns the rows newly stored."""
     from blindai_telemetry.reference.seed import seed_rows
 
     inserted = 0
@@ -92,7 +93,8 @@ def _wait_for_stop(tick: Callable[[], None], every: float = 15.0) -> None:
 @click.option("--clients", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Clients driving traffic at them, each with its own install id.")
 @click.option("--seed-days", type=click.IntRange(0, 365), default=28, show_default=True,
-              help="Days of synthetic history to write first (marked as seeded on the dashboard; 0: none).")
+              help="Days of synthetic history to write first, ending where today (UTC) begins (marked as seeded "
+                   "on the dashboard; 0: none).")
 def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int) -> None:
     """Run a collector, a simulated fleet of BlindAI servers and clients, and the dashboard, until Ctrl-C."""
     # Heavy imports here: the CLI's other commands work with the SDK alone installed.
@@ -125,7 +127,8 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
         machine = Settings.resolve({}, os.environ)  # what the fleet's installs start from: the user's kill switches
         if seed_days:
             seeded = _seed(store, seed_days)
-            click.echo(f"Seeded {seed_days} days of synthetic history ({seeded:,} events, marked as seeded).")
+            click.echo(f"Seeded {seed_days} days of synthetic history before today, UTC ({seeded:,} events, marked as"
+                       " seeded); today shows only what the fleet below sends.")
         collector.start()
         start_servers(fleet, servers, root / "servers", endpoint)
         start_traffic(fleet, clients, root / "clients", endpoint)
