@@ -1,8 +1,8 @@
 """The query API (`GET /api/v1/...`) and the dashboard page, mounted by the collector app.
 
 Every panel of the page has its endpoint here, answering `{"panel", "title", "description", "filters",
-"columns", "rows"}` as JSON, or the same table as CSV with `?format=csv`. All of them are open on loopback and
-need the admin token beyond it (`require_viewer`).
+"columns", "rows"}` as JSON (time series also `"partial_periods"`, see `periods`), or the same table as CSV
+with `?format=csv`. All of them are open on loopback and need the admin token beyond it (`require_viewer`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from blindai_telemetry.collector.auth import require_viewer
 from blindai_telemetry.dashboard import queries
 from blindai_telemetry.dashboard.filters import MAX_WINDOW_DAYS, NAME_PATTERN, Filters, Granularity, Mode
+from blindai_telemetry.dashboard.periods import partial_periods
 from blindai_telemetry.dashboard.queries import PANELS, NoSQLError, PerformanceBy, Table
 from blindai_telemetry.stores.base import Store, StoreError
 
@@ -105,7 +106,7 @@ def _guarded(run: Any) -> Any:
         raise HTTPException(status_code=503, detail=f"store unavailable: {exc}") from None
 
 
-def _answer(panel_id: str, f: Filters, table: Table, fmt: str, **extra: Any) -> Response:
+def _answer(panel_id: str, f: Filters, table: Table, fmt: str, series: bool = True, **extra: Any) -> Response:
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -114,8 +115,12 @@ def _answer(panel_id: str, f: Filters, table: Table, fmt: str, **extra: Any) -> 
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{panel_id}.csv"'})
     panel = PANELS[panel_id]
-    return JSONResponse({"panel": panel.id, "title": panel.title, "description": panel.description,
-                         "filters": {**f.as_dict(), **extra}, "columns": table.columns, "rows": table.rows})
+    body = {"panel": panel.id, "title": panel.title, "description": panel.description,
+            "filters": {**f.as_dict(), **extra}, "columns": table.columns, "rows": table.rows}
+    if panel.time_series:
+        # The current (and any range-cut) period is drawn and printed as partial, not read as a drop.
+        body["partial_periods"] = partial_periods(f) if series else []
+    return JSONResponse(body)
 
 
 def _route(panel_id: str) -> Any:
@@ -146,7 +151,7 @@ def panel_performance(request: Request, f: FiltersDep, format: Format = "json",
                       ) -> Response:
     """p50 / p95 / p99 of duration_ms of successful uploads and runs, over time, by version or by mode."""
     table = _guarded(lambda: queries.performance(_store(request), f, by))
-    return _answer("performance", f, table, format, by=by)
+    return _answer("performance", f, table, format, series=by == "time", by=by)
 
 
 # --- the page ------------------------------------------------------------------------------------------------

@@ -352,24 +352,28 @@ class Panel:
     #: One sentence saying what the panel shows (on the page and in the report).
     description: str
     query: Callable[[Store, Filters], Table]
+    #: Rows are per period (`period` column, by `granularity`): its answer lists the partial periods.
+    time_series: bool = False
 
 
 PANELS: dict[str, Panel] = {p.id: p for p in (
     Panel("active_installs", "Active installs",
           "Distinct installs that sent at least one event in each period, servers and clients counted apart.",
-          active_installs),
-    Panel("events", "Events over time", "How many events of each type arrived in each period.", events_over_time),
+          active_installs, time_series=True),
+    Panel("events", "Events over time", "How many events of each type arrived in each period.", events_over_time,
+          time_series=True),
     Panel("modes", "Servers by mode",
-          "Share of active servers running in hardware, simulation or DCsv3 mode in each period.", modes),
+          "Share of active servers running in hardware, simulation or DCsv3 mode in each period.", modes,
+          time_series=True),
     Panel("versions", "Version adoption",
-          "Distinct server and client installs on each version in each period.", versions),
+          "Distinct server and client installs on each version in each period.", versions, time_series=True),
     Panel("platforms", "Platforms",
           "Installs by operating system and CPU architecture, and clients by OS, architecture and user agent "
           "(each counted once, by what it reported last).",
           platforms),
     Panel("performance", "Request performance",
           "p50 / p95 / p99 of duration_ms of successful model uploads and runs as measured in the wild.",
-          performance),
+          performance, time_series=True),
     Panel("model_sizes", "Model sizes", "How many uploaded models fall in each power-of-two size range.",
           model_sizes),
     Panel("uptime", "Server uptime", "How long server processes ran before they stopped (uptime at server_stopped).",
