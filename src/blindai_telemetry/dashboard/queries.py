@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from blindai_telemetry.dashboard import rollup
+from blindai_telemetry.dashboard import names, rollup
 from blindai_telemetry.dashboard.filters import Dialect, Filters, where
 from blindai_telemetry.stores.base import Store
 
@@ -200,7 +200,7 @@ def _by_latest(store: Store, f: Filters, groups: Sequence[tuple[bool, Sequence[D
                            f"{where(f, d, 'own' if own else 'NOT own', by_day=True)} GROUP BY id")
         else:
             ident = "install_id" if own else "client_install_id"
-            latest = ", ".join(f"{d.latest(column)} AS {kind}" for kind, column, _ in dims)
+            latest = ", ".join(f"{d.latest(names.sql(column))} AS {kind}" for kind, column, _ in dims)
             per_install = f"SELECT {ident}, {latest} FROM events {where(f, d, f'{ident} IS NOT NULL')} GROUP BY {ident}"
         ctes.append(f"per_install_{i} AS {d.materialized}({per_install})")
         parts += [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs "

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from blindai_telemetry.dashboard import names
 from blindai_telemetry.stores.base import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,18 @@ CHECK_INTERVAL = 1.0
 #: the value it reported last" (platforms, hardware) reads the rollup as it would read the events.
 _ATTRIBUTES = ("os_name", "arch", "cpu_count", "memory_gb", "user_agent")
 
-_SOURCE = """
+# Platform names as `names` maps them, so the rollup counts what the raw events' queries count.
+_SOURCE = f"""
     SELECT time, app, app_version, mode, coalesce(is_ci, false) AS is_ci,
            CASE WHEN mode IS NOT NULL THEN 'server' ELSE 'client' END AS role, true AS own, install_id AS id,
-           app_version AS version, os_name, arch, cpu_count, memory_gb, CAST(NULL AS VARCHAR) AS user_agent
-    FROM events {where}
+           app_version AS version, {names.sql("os_name")} AS os_name, {names.sql("arch")} AS arch, cpu_count,
+           memory_gb, CAST(NULL AS VARCHAR) AS user_agent
+    FROM events {{where}}
     UNION ALL
     SELECT time, app, app_version, mode, coalesce(is_ci, false), 'client', false, client_install_id,
-           client_app_version, client_os_name, client_arch, NULL, NULL, client_user_agent
-    FROM events {where_client}"""
+           client_app_version, {names.sql("client_os_name")}, {names.sql("client_arch")}, NULL, NULL,
+           client_user_agent
+    FROM events {{where_client}}"""
 _LATEST = ", ".join(f"arg_max({a}, time) FILTER (WHERE {a} IS NOT NULL) AS {a}, "
                     f"max(time) FILTER (WHERE {a} IS NOT NULL) AS {a}_t" for a in _ATTRIBUTES)
 _KEYS = "day, app, app_version, mode, is_ci, role, own, h, version"
