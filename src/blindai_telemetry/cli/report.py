@@ -112,7 +112,7 @@ def _store_source(db: str | None, store_url: str | None) -> tuple[Fetch, Callabl
 def _cell(value: Any, column: str) -> str:
     if value is None:
         return "–"
-    if column == "share" and isinstance(value, (int, float)):
+    if column in ("share", "of_previous") and isinstance(value, (int, float)):
         return f"{value * 100:.1f}%"
     if isinstance(value, float):
         return f"{value:,.1f}"

@@ -302,10 +302,12 @@ def funnel(store: Store, f: Filters) -> Table:
                sum(CASE WHEN tr >= t1 THEN 1 ELSE 0 END) AS ran FROM x"""
     row = store.fetch(sql)[0]
     started, uploaded, ran = (int(row[k] or 0) for k in ("started", "uploaded", "ran"))
-    return Table(["step", "installs", "share"], [
-        ["started", started, _share(started, started)],
-        ["uploaded", uploaded, _share(uploaded, started)],
-        ["ran", ran, _share(ran, started)],
+    # Each step counts installs that did the step before it, so the counts only fall: `share` is of those that
+    # started, `of_previous` of the step before (what a bar's label says).
+    return Table(["step", "installs", "share", "of_previous"], [
+        ["started", started, _share(started, started), _share(started, started)],
+        ["uploaded", uploaded, _share(uploaded, started), _share(uploaded, started)],
+        ["ran", ran, _share(ran, started), _share(ran, uploaded)],
     ])
 
 
@@ -382,7 +384,8 @@ PANELS: dict[str, Panel] = {p.id: p for p in (
           "Installs by CPU count and by memory, as last reported (the SDK rounds memory to a power of two).",
           hardware),
     Panel("funnel", "Funnel",
-          "Servers started in the range, and how many uploaded a model and then ran one within the window.",
+          "Servers started in the range; of them, how many uploaded a model within the window; of those, how many "
+          "then ran one within it.",
           funnel),
     Panel("retention", "Weekly retention",
           "For each weekly cohort of installs first seen in the range, how many still sent events k weeks later.",
