@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,9 +18,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 
 from blindai_telemetry.collector.auth import require_viewer
-from blindai_telemetry.dashboard import queries
+from blindai_telemetry.dashboard import export, queries
 from blindai_telemetry.dashboard.filters import MAX_WINDOW_DAYS, NAME_PATTERN, Filters, Granularity, Mode
 from blindai_telemetry.dashboard.periods import partial_periods
 from blindai_telemetry.dashboard.queries import PANELS, NoSQLError, PerformanceBy, Table
@@ -152,6 +155,35 @@ def panel_performance(request: Request, f: FiltersDep, format: Format = "json",
     """p50 / p95 / p99 of duration_ms of successful uploads and runs, over time, by version or by mode."""
     table = _guarded(lambda: queries.performance(_store(request), f, by))
     return _answer("performance", f, table, format, series=by == "time", by=by)
+
+
+# --- export ------------------------------------------------------------------------------------------------
+
+
+@router.get("/api/v1/export", dependencies=_viewer, tags=["dashboard"], responses=_ERRORS,
+            summary="The events table as Parquet or CSV (blindai-telemetry export --url)",
+            response_class=FileResponse)
+def export_events(
+    request: Request,
+    format: Annotated[export.Format, Query(description="parquet (default) or csv")] = "parquet",
+    start: Annotated[date | None, Query(alias="from", description="First day (UTC), inclusive")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day (UTC), inclusive")] = None,
+    app: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only events of this app")] = None,
+) -> FileResponse:
+    """Every stored event of the range (CI included), oldest first: for backups of a store a running collector
+    holds. Written to a temporary file first (batch by batch: memory stays small), then sent and removed."""
+    if start and end and start > end:
+        raise HTTPException(status_code=422, detail="'from' must not be after 'to'")
+    fd, name = tempfile.mkstemp(prefix="blindai-export-", suffix=f".{format}")
+    os.close(fd)
+    path = Path(name)
+    try:
+        _guarded(lambda: export.export(_store(request), path, format, start, end, app))
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FileResponse(path, media_type=export.MEDIA_TYPES[format], filename=f"events.{format}",
+                        background=BackgroundTask(path.unlink, missing_ok=True))
 
 
 # --- the page ------------------------------------------------------------------------------------------------

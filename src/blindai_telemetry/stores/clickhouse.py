@@ -262,6 +262,12 @@ class ClickHouseStore(Store):
         result = self._query(sql, list(params), settings={"final": 1})
         return list(result.named_results())
 
+    def arrow_stream(self, sql: str) -> Iterator[Any]:
+        """The rows of a read-only query as Arrow record batches, with FINAL as in `fetch` (export)."""
+        with self._read_lock, self._errors("read"), \
+                self._client.query_arrow_stream(sql, settings={"final": 1}) as stream:
+            yield from stream
+
     def summary(self) -> dict[str, int]:
         (row,) = self._query(
             "SELECT count(), uniqExact(install_id), uniqExactIf(install_id, mode IS NOT NULL),"
