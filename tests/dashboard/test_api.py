@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from blindai_telemetry.dashboard.names import normalise
+from blindai_telemetry.stores.platform_names import normalise
 
 from . import dataset
 from .conftest import START, LiveServer

@@ -67,3 +67,7 @@ def test_performance_by_every_key_matches(clickhouse: Store, duck_all: Store, by
 def test_options_and_summary_match(clickhouse: Store, duck_all: Store) -> None:
     assert queries.options(clickhouse) == queries.options(duck_all)
     assert queries.seeded_count(clickhouse) == queries.seeded_count(duck_all) > 0
+    # The summary: ClickHouse's from its rollup and its events, DuckDB's from its own rollup, and both as the raw
+    # counts say.
+    on_clickhouse = queries.summary(clickhouse)
+    assert on_clickhouse == queries.summary(duck_all) == {**clickhouse.summary(), "seeded": on_clickhouse["seeded"]}

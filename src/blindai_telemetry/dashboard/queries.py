@@ -14,8 +14,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from blindai_telemetry.dashboard import names, rollup
+from blindai_telemetry.dashboard import rollup
 from blindai_telemetry.dashboard.filters import Dialect, Filters, where
+from blindai_telemetry.stores import platform_names as names
 from blindai_telemetry.stores.base import Store
 
 #: A server is whatever reports a mode: the catalogue makes `mode` server-only, and old BlindAI servers
@@ -79,20 +80,26 @@ def summary(store: Store) -> dict[str, Any]:
     """Totals over all stored data, CI included: `events`, `installs`, `servers`, `clients`, `seeded`, and
     `first_time_ms` / `last_time_ms` when there are events — the store's `summary()` plus `seeded_count`.
 
-    Over a DuckDB store the distinct installs come from the rollup, brought up to date first so that the
-    figures are those of this moment: counting distinct ids over the raw events took 375 ms at 10 M events,
-    the rollup's bit sets a few ms. The rest (counts, first and last time) is cheap on the events."""
+    The distinct installs come from the rollup (over DuckDB, brought up to date first so that the figures are
+    those of this moment): counting distinct ids over the raw events took 375 ms at 10 M events, the rollup's
+    bit sets a few ms. The rest (counts, first and last time) is cheap on the events."""
     src = rollup.table_for(store, now=True)
     if src is None:
         out: dict[str, Any] = dict(store.summary())
         out.setdefault("seeded", seeded_count(store))
         return out
+    if src.dialect == "clickhouse":  # FINAL on the events only: the counts must not see a row twice
+        events = """SELECT count() AS events, countIf(source = 'seed') AS seeded,
+                           toUnixTimestamp64Milli(min(time)) AS first_time_ms,
+                           toUnixTimestamp64Milli(max(time)) AS last_time_ms FROM events FINAL"""
+    else:
+        events = """SELECT count(*) AS events, count(*) FILTER (WHERE source = 'seed') AS seeded,
+                           epoch_ms(min(time)) AS first_time_ms, epoch_ms(max(time)) AS last_time_ms FROM events"""
     row = store.fetch(f"""
-        WITH e AS (SELECT count(*) AS events, count(*) FILTER (WHERE source = 'seed') AS seeded,
-                          epoch_ms(min(time)) AS first_time_ms, epoch_ms(max(time)) AS last_time_ms FROM events),
+        WITH e AS ({events}),
         r AS (SELECT {src.distinct_ids("own")} AS installs, {src.distinct_ids("role = 'server'")} AS servers,
                      {src.distinct_ids("NOT own")} AS clients FROM {src.table})
-        SELECT * FROM e, r""")[0]
+        SELECT * FROM e, r{src.settings}""")[0]
     keys = ("events", "installs", "servers", "clients", "seeded")
     out = {k: int(row[k]) for k in keys}
     if out["events"]:
@@ -111,7 +118,7 @@ def active_installs(store: Store, f: Filters) -> Table:
         sql = f"""SELECT {d.period(f.granularity, "day")} AS period,
                          {src.distinct_ids("role = 'server'")} AS servers,
                          {src.distinct_ids("role = 'client'")} AS clients
-                  FROM {src.table} {where(f, d, by_day=True)} GROUP BY period ORDER BY period"""
+                  FROM {src.table} {where(f, d, by_day=True)} GROUP BY period ORDER BY period{src.settings}"""
     else:
         # Distinct (period, id) pairs first, then a plain count: cheaper than count(DISTINCT) per group.
         p = d.period(f.granularity)
@@ -141,7 +148,7 @@ def modes(store: Store, f: Filters) -> Table:
     if src := rollup.table_for(store):
         sql = f"""SELECT {d.period(f.granularity, "day")} AS period, mode, {src.distinct_ids()} AS servers
                   FROM {src.table} {where(f, d, "role = 'server'", by_day=True)}
-                  GROUP BY period, mode ORDER BY period, mode"""
+                  GROUP BY period, mode ORDER BY period, mode{src.settings}"""
     else:
         sql = f"""
             WITH pairs AS (SELECT DISTINCT {d.period(f.granularity)} AS period, mode, install_id FROM events
@@ -161,7 +168,7 @@ def versions(store: Store, f: Filters) -> Table:
         sql = f"""SELECT {d.period(f.granularity, "day")} AS period, role AS kind, version,
                          {src.distinct_ids()} AS installs
                   FROM {src.table} {where(f, d, "version IS NOT NULL", by_day=True)}
-                  GROUP BY period, kind, version ORDER BY period, kind, version"""
+                  GROUP BY period, kind, version ORDER BY period, kind, version{src.settings}"""
     else:
         p = d.period(f.granularity)
         sql = f"""
@@ -195,7 +202,7 @@ def _by_latest(store: Store, f: Filters, groups: Sequence[tuple[bool, Sequence[D
     for i, (own, dims) in enumerate(groups):
         if src:
             # Measured: one pass per group beats one pass grouping by (own, id) with every attribute.
-            latest = ", ".join(f"arg_max({r}, {r}_t) FILTER (WHERE {r} IS NOT NULL) AS {kind}" for kind, _, r in dims)
+            latest = ", ".join(f"{src.latest(r)} AS {kind}" for kind, _, r in dims)
             per_install = (f"SELECT id, {latest} FROM {src.table} "
                            f"{where(f, d, 'own' if own else 'NOT own', by_day=True)} GROUP BY id")
         else:
@@ -205,7 +212,7 @@ def _by_latest(store: Store, f: Filters, groups: Sequence[tuple[bool, Sequence[D
         ctes.append(f"per_install_{i} AS {d.materialized}({per_install})")
         parts += [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs "
                   f"FROM per_install_{i} WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _, _ in dims]
-    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(parts)}"
+    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(parts)}{src.settings if src else ''}"
     return [[r["kind"], r["value"], int(r["installs"])] for r in store.fetch(sql)]
 
 
@@ -299,7 +306,7 @@ def funnel(store: Store, f: Filters) -> Table:
                      f"e.time < s.t0 + INTERVAL {w} DAY")}
               GROUP BY e.install_id)
         SELECT (SELECT count(*) FROM s) AS started, count(t1) AS uploaded,
-               sum(CASE WHEN tr >= t1 THEN 1 ELSE 0 END) AS ran FROM x"""
+               sum(CASE WHEN tr >= t1 THEN 1 ELSE 0 END) AS ran FROM x{d.no_final}"""
     row = store.fetch(sql)[0]
     started, uploaded, ran = (int(row[k] or 0) for k in ("started", "uploaded", "ran"))
     # Each step counts installs that did the step before it, so the counts only fall: `share` is of those that
@@ -324,7 +331,7 @@ def retention(store: Store, f: Filters) -> Table:
         WITH a AS {d.materialized}({active}),
         c AS (SELECT install_id, min(wk) AS cohort FROM a GROUP BY install_id)
         SELECT c.cohort AS cohort, {d.int_div(d.day_diff('c.cohort', 'a.wk'), 7)} AS week, count(*) AS installs
-        FROM c JOIN a ON a.install_id = c.install_id GROUP BY cohort, week ORDER BY cohort, week"""
+        FROM c JOIN a ON a.install_id = c.install_id GROUP BY cohort, week ORDER BY cohort, week{d.no_final}"""
     rows = [[plain(r["cohort"]), int(r["week"]), int(r["installs"])] for r in store.fetch(sql)]
     sizes = {cohort: n for cohort, week, n in rows if week == 0}
     return Table(["cohort", "week", "installs", "share"],
@@ -335,9 +342,9 @@ def options(store: Store) -> dict[str, Any]:
     """What the filters can choose from: apps, versions and modes seen, and the time span of the data."""
     d = _dialect(store)
     rows = store.fetch("SELECT DISTINCT app, app_version, mode FROM events "
-                       "WHERE app IS NOT NULL ORDER BY app, app_version")
+                       f"WHERE app IS NOT NULL ORDER BY app, app_version{d.no_final}")
     span = store.fetch(f"SELECT {d.period('day', 'min(time)')} AS first, {d.period('day', 'max(time)')} AS last "
-                       "FROM events")
+                       f"FROM events{d.no_final}")
     return {
         "apps": sorted({r["app"] for r in rows}),
         "app_versions": sorted({r["app_version"] for r in rows if r["app_version"]}),

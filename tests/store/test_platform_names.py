@@ -1,11 +1,11 @@
-"""One name per platform: the mapping, and the SQL both stores run for it, agree on every spelling."""
+"""One name per platform (`stores.platform_names`): the mapping and the SQL both stores run agree."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
 
-from blindai_telemetry.dashboard.names import ARCH_NAMES, OS_NAMES, normalise, sql
+from blindai_telemetry.stores.platform_names import ARCH_NAMES, OS_NAMES, normalise, sql
 
 
 @pytest.mark.parametrize(("column", "raw", "name"), [
