@@ -209,10 +209,17 @@ def _by_latest(store: Store, f: Filters, groups: Sequence[tuple[bool, Sequence[D
             ident = "install_id" if own else "client_install_id"
             latest = ", ".join(f"{d.latest(names.sql(column))} AS {kind}" for kind, column, _ in dims)
             per_install = f"SELECT {ident}, {latest} FROM events {where(f, d, f'{ident} IS NOT NULL')} GROUP BY {ident}"
+        if d.clickhouse:
+            # ClickHouse runs a CTE again for each reference (no MATERIALIZED): one pass over the installs,
+            # spreading each into its (dimension, value) pairs, counts every dimension at once.
+            pairs = ", ".join(f"('{kind}', CAST({kind} AS Nullable(String)))" for kind, _, _ in dims)
+            parts.append(f"SELECT p.1 AS kind, assumeNotNull(p.2) AS value, count() AS installs "
+                         f"FROM ({per_install}) ARRAY JOIN [{pairs}] AS p WHERE p.2 IS NOT NULL GROUP BY kind, value")
+            continue
         ctes.append(f"per_install_{i} AS {d.materialized}({per_install})")
         parts += [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs "
                   f"FROM per_install_{i} WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _, _ in dims]
-    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(parts)}{src.settings if src else ''}"
+    sql = f"{'WITH ' + ', '.join(ctes) if ctes else ''} {' UNION ALL '.join(parts)}{src.settings if src else ''}"
     return [[r["kind"], r["value"], int(r["installs"])] for r in store.fetch(sql)]
 
 

@@ -180,7 +180,7 @@ class Source:
     def latest(self, attribute: str) -> str:
         """The value of `attribute` an install reported last, within a GROUP BY over its rows."""
         if self.dialect == "clickhouse":
-            return f"argMaxMerge({attribute})"  # NULLs were skipped when the states were made
+            return f"argMaxIf({attribute}, t, {attribute} IS NOT NULL)"
         return f"arg_max({attribute}, {attribute}_t) FILTER (WHERE {attribute} IS NOT NULL)"
 
     @property

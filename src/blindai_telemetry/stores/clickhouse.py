@@ -147,7 +147,8 @@ class ClickHouseStore(Store):
                 for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
                     client.command(statement)
                 if not had_rollup:  # a store from before the rollup: its views see new events only
-                    clickhouse_rollups.fill(client.command)
+                    months = [m for (m,) in client.query("SELECT DISTINCT toYYYYMM(time) FROM events").result_rows]
+                    clickhouse_rollups.fill(client.command, months=months)
         except StoreError:
             self.close()
             raise
