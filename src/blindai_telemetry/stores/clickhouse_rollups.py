@@ -80,7 +80,7 @@ Command = Callable[..., Any]
 def fill(command: Command, where: str = "", months: Sequence[int] = ()) -> None:
     """Add the rows of the stored events matching `where` (all when empty): a first fill, or a rebuilt day.
     `months` (YYYYMM): one insert per month, so that a large store's first fill aggregates a month at a time."""
-    for month in months or [None]:
+    for month in months or [0]:
         condition = " AND ".join(x for x in (where, f"toYYYYMM(time) = {int(month)}" if month else "") if x)
         for own in (True, False):
             command(f"INSERT INTO {TABLE} {_select(own, condition)}")
