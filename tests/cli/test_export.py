@@ -170,6 +170,15 @@ def test_a_running_collector_exports_what_the_file_would(collector: _Collector, 
     assert rows(got) == rows(expected)
 
 
+def test_the_export_endpoint_refuses_bad_days_with_422(collector: _Collector) -> None:
+    import httpx
+
+    auth = {"Authorization": "Bearer export-token"}
+    for params in ({"from": "0001-01-01"}, {"from": "2026-01-09", "to": "2026-01-07"}, {"format": "xlsx"}):
+        response = httpx.get(f"{collector.url}/api/v1/export", params=params, headers=auth, timeout=30)
+        assert response.status_code == 422, (params, response.text)
+
+
 def test_a_collector_needs_the_admin_token_and_keeps_no_partial_file(collector: _Collector, tmp_path: Path) -> None:
     out = tmp_path / "events.parquet"
     result = _export("--url", collector.url, "--token", "wrong", "--out", str(out))

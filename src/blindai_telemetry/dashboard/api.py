@@ -172,8 +172,10 @@ def export_events(
 ) -> FileResponse:
     """Every stored event of the range (CI included), oldest first: for backups of a store a running collector
     holds. Written to a temporary file first (batch by batch: memory stays small), then sent and removed."""
-    if start and end and start > end:
-        raise HTTPException(status_code=422, detail="'from' must not be after 'to'")
+    try:
+        Filters(start=start, end=end, app=app)  # days a store can hold, from not after to
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
     fd, name = tempfile.mkstemp(prefix="blindai-export-", suffix=f".{format}")
     os.close(fd)
     path = Path(name)
