@@ -75,6 +75,16 @@ def test_a_signal_drains_in_flight_batches_and_exits_cleanly(tmp_path: Path, sig
     assert set(acked) <= stored  # every acknowledged event survived the stop
 
 
+def test_serve_says_where_its_dashboard_is(tmp_path: Path) -> None:
+    served = start_serve(tmp_path, "--db", str(tmp_path / "t.duckdb"))
+    try:
+        line = next(x for x in (tmp_path / "stderr.log").read_text().splitlines() if x.startswith("Dashboard:"))
+        assert line == f"Dashboard: {served.url}/"  # open on loopback without a token: no hint
+        assert httpx.get(served.url + "/", timeout=10).status_code == 200
+    finally:
+        assert served.stop() == 0
+
+
 def test_retention_deletes_events_older_than_the_limit_at_start(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "t.duckdb")
     try:
@@ -122,6 +132,9 @@ def test_the_admin_token_may_come_from_the_environment_and_stays_off_the_process
     try:
         cmdline = Path(f"/proc/{served.process.pid}/cmdline").read_bytes()
         assert token.encode() not in cmdline
+        # It says where the dashboard is and that it needs the token, without printing the token.
+        stderr = (tmp_path / "stderr.log").read_text()
+        assert f"Dashboard: {served.url}/ (it asks for the admin token" in stderr and token not in stderr
         assert httpx.get(served.url + "/api/v1/summary", timeout=10).status_code == 401
         ok = httpx.get(served.url + "/api/v1/summary", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert ok.status_code == 200

@@ -40,6 +40,13 @@ def fleet(start: date, days: int = 28, servers: int = 12, clients: int = 8, seed
             "client_os_release": "6.1.0"}
         for c in client_ids
     }
+    # Platform names as each OS spells them (Linux aarch64, Windows AMD64, an old sender's lower case): the
+    # dashboard must count each architecture and OS under one name.
+    for k, c in enumerate(client_ids):
+        if k % 3 == 0:
+            client_info[c]["client_arch"] = {"arm64": "aarch64", "x86_64": "AMD64"}[client_info[c]["client_arch"]]
+        if k % 4 == 1:
+            client_info[c]["client_os_name"] = client_info[c]["client_os_name"].lower()
 
     def add(event: str, ms: int, ctx: dict[str, Any], **props: Any) -> None:
         row = {"event_id": uid(), "event": event, "time": ms, "received_at": ms + 1500, "source": "native",
@@ -50,7 +57,8 @@ def fleet(start: date, days: int = 28, servers: int = 12, clients: int = 8, seed
         install = uid()
         ctx = {
             "install_id": install, "app": "blindai-server", "app_version": "0.6.2" if i < 4 else "0.6.3",
-            "os_name": "Linux", "os_release": "6.1.0", "arch": "aarch64" if i % 5 == 0 else "x86_64",
+            "os_name": "Windows" if i % 6 == 1 else "Linux", "os_release": "6.1.0",
+            "arch": "aarch64" if i % 5 == 0 else "AMD64" if i % 6 == 1 else "amd64" if i % 6 == 4 else "x86_64",
             "python_version": "3.11.7", "mode": MODES[i % len(MODES)], "cpu_count": rng.choice([2, 4, 8]),
             "memory_gb": float(rng.choice([8, 16, 32])), "is_ci": i == servers - 1,
         }

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from blindai_telemetry.stores.platform_names import normalise
+
 from . import dataset
 from .conftest import START, LiveServer
 
@@ -157,7 +159,16 @@ def test_hardware_counts_installs_per_cpu_count_and_memory(get: Get, fleet_rows:
 def test_platforms_count_installs_and_client_user_agents(get: Get, fleet_rows: Rows) -> None:
     rows = dataset.visible(fleet_rows)
     got = {(k, v): n for k, v, n in get("/api/v1/platforms")["rows"]}
-    assert got[("arch", "aarch64")] == len({r["install_id"] for r in rows if r.get("arch") == "aarch64"})
+    own = {r["install_id"]: normalise("arch", r["arch"]) for r in rows if r.get("arch")}  # one arch each here
+    assert got[("arch", "arm64")] == sum(1 for a in own.values() if a == "arm64") > 0
+    # One name per architecture and OS, whatever each platform called it (AMD64, amd64, aarch64, linux...).
+    assert {v for k, v in got if k in ("arch", "client_arch")} == {"x86_64", "arm64"}
+    assert {v for k, v in got if k in ("os", "client_os")} == {"Linux", "Darwin", "Windows"}
+    assert got[("arch", "x86_64")] == sum(1 for a in own.values() if a == "x86_64")
+    assert {"AMD64", "amd64", "aarch64", "x86_64"} <= {r.get("arch") for r in rows}
+    clients = {r["client_install_id"]: normalise("client_arch", r["client_arch"]) for r in rows
+               if r.get("client_install_id")}
+    assert got[("client_arch", "x86_64")] == sum(1 for a in clients.values() if a == "x86_64")
     assert got[("client_user_agent", "blindai-python")] == len(
         {r["client_install_id"] for r in rows if r.get("client_install_id")})
 

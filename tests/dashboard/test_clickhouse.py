@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,3 +68,22 @@ def test_performance_by_every_key_matches(clickhouse: Store, duck_all: Store, by
 def test_options_and_summary_match(clickhouse: Store, duck_all: Store) -> None:
     assert queries.options(clickhouse) == queries.options(duck_all)
     assert queries.seeded_count(clickhouse) == queries.seeded_count(duck_all) > 0
+    # The summary: ClickHouse's from its rollup and its events, DuckDB's from its own rollup, and both as the raw
+    # counts say.
+    on_clickhouse = queries.summary(clickhouse)
+    assert on_clickhouse == queries.summary(duck_all) == {**clickhouse.summary(), "seeded": on_clickhouse["seeded"]}
+
+
+def test_both_stores_export_the_same_file(clickhouse: Store, duck_all: Store, tmp_path: Path) -> None:
+    """`blindai-telemetry export` (and the collector's /api/v1/export) write one schema whichever the store."""
+    import pyarrow.parquet as pq
+
+    from blindai_telemetry.dashboard import export
+
+    for store, name in ((clickhouse, "ch.parquet"), (duck_all, "duck.parquet")):
+        assert export.export(store, tmp_path / name, "parquet", date(2026, 1, 12), date(2026, 1, 25)) > 0
+    on_clickhouse, on_duck = pq.read_table(tmp_path / "ch.parquet"), pq.read_table(tmp_path / "duck.parquet")
+    assert on_clickhouse.schema == on_duck.schema
+    # The same rows; the order is by (time, event_id), which both engines sort alike.
+    assert on_clickhouse.to_pylist() == on_duck.to_pylist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ch.parquet", "duck.parquet"]  # no temporary left

@@ -59,17 +59,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 def test_funnel_counts_installs_that_started_then_uploaded_then_ran_within_7_days(store: Store) -> None:
     table = queries.funnel(store, Filters(window_days=7))
-    assert table.rows == [["started", 5, 1.0], ["uploaded", 4, 0.8], ["ran", 1, 0.2]]
+    assert table.columns == ["step", "installs", "share", "of_previous"]
+    assert table.rows == [["started", 5, 1.0, 1.0], ["uploaded", 4, 0.8, 0.8], ["ran", 1, 0.2, 0.25]]
 
 
 def test_a_wider_funnel_window_lets_later_steps_in(store: Store) -> None:
     table = queries.funnel(store, Filters(window_days=14))
-    assert table.rows == [["started", 5, 1.0], ["uploaded", 5, 1.0], ["ran", 2, 0.4]]
+    assert table.rows == [["started", 5, 1.0, 1.0], ["uploaded", 5, 1.0, 1.0], ["ran", 2, 0.4, 0.4]]
 
 
 def test_funnel_includes_ci_installs_only_on_request(store: Store) -> None:
     table = queries.funnel(store, Filters(window_days=7, include_ci=True))
-    assert [n for _, n, _ in table.rows] == [6, 5, 2]
+    assert [n for _, n, _, _ in table.rows] == [6, 5, 2]
 
 
 def test_weekly_retention_cohorts(store: Store) -> None:

@@ -127,3 +127,15 @@ def test_control_characters_in_a_store_never_reach_the_terminal(tmp_path: Path, 
     assert "0.6.3" in result.output  # the version is there...
     found = re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", result.output)
     assert found is None, repr(result.output[max(0, found.start() - 80):found.end() + 40])  # nothing acts on a tty
+
+
+def test_the_current_period_is_marked_partial(db_file: Path) -> None:
+    """Today's figures are a day still filling: the report marks the period rather than show a drop."""
+    today = datetime.now(timezone.utc).date()
+    out = json.loads(_run("--db", str(db_file), "--json", "--days", "7", "--granularity", "day").output)
+    assert out["panels"]["active_installs"]["partial_periods"] == [today.isoformat()]
+    assert out["panels"]["performance_by_mode"]["partial_periods"] == []
+    text = _run("--db", str(db_file), "--days", "7", "--granularity", "day").output
+    assert re.search(rf"^  {today.isoformat()} \* ", text, re.MULTILINE)  # active installs, today's row
+    assert not re.search(rf"^  {(today - timedelta(days=1)).isoformat()} \*", text, re.MULTILINE)
+    assert "partial period" in text

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from blindai_telemetry import __version__
-from blindai_telemetry.cli import demo, publish, report, serve, user
+from blindai_telemetry.cli import demo, export, publish, report, serve, user
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +18,7 @@ def cli() -> None:
     """BlindAI Telemetry: see and control what is sent, and run the collector."""
 
 
-for module in (user, serve, report, demo, publish):
+for module in (user, serve, report, demo, export, publish):
     for command in module.COMMANDS:
         cli.add_command(command)
 

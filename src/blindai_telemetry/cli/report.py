@@ -73,6 +73,7 @@ def _store_source(db: str | None, store_url: str | None) -> tuple[Fetch, Callabl
     # Heavy imports here, not at the top: `blindai-telemetry status` must work with the SDK alone installed.
     from blindai_telemetry.dashboard import queries
     from blindai_telemetry.dashboard.filters import Filters
+    from blindai_telemetry.dashboard.periods import partial_periods
     from blindai_telemetry.stores import StoreError, open_store
 
     try:
@@ -98,8 +99,12 @@ def _store_source(db: str | None, store_url: str | None) -> tuple[Fetch, Callabl
             raise ReportError(str(exc)) from None
         except StoreError as exc:
             raise ReportError(f"store error: {exc}") from None
-        return {"panel": path, "title": queries.PANELS[path].title, "description": queries.PANELS[path].description,
+        panel = queries.PANELS[path]
+        body = {"panel": path, "title": panel.title, "description": panel.description,
                 "columns": table.columns, "rows": table.rows}
+        if panel.time_series:  # as the query API answers it
+            body["partial_periods"] = partial_periods(f) if params.get("by", "time") == "time" else []
+        return body
 
     return fetch, store.close
 
@@ -107,7 +112,7 @@ def _store_source(db: str | None, store_url: str | None) -> tuple[Fetch, Callabl
 def _cell(value: Any, column: str) -> str:
     if value is None:
         return "–"
-    if column == "share" and isinstance(value, (int, float)):
+    if column in ("share", "of_previous") and isinstance(value, (int, float)):
         return f"{value * 100:.1f}%"
     if isinstance(value, float):
         return f"{value:,.1f}"
@@ -165,6 +170,19 @@ def _pivot(body: dict[str, Any], series: Callable[[list[Any]], str], value: Call
     return ["period", *names], [[period, *(cells.get(n, 0) for n in names)] for period, cells in table.items()]
 
 
+PARTIAL_MARK = " *"
+PARTIAL_NOTE = "* partial period: not complete yet, or cut by the range (not a drop)."
+
+
+def mark_partial(columns: list[str], rows: list[list[Any]], partial: list[str]) -> tuple[list[list[Any]], bool]:
+    """Rows with each partial period's name marked, and whether any was: a reader must not take the
+    current day, week or month for a drop in usage."""
+    if not partial or not columns or columns[0] != "period":
+        return rows, False
+    marked = [[f"{r[0]}{PARTIAL_MARK}", *r[1:]] if r[0] in partial else r for r in rows]
+    return marked, marked != rows
+
+
 #: How the report lays out a panel's rows: as they are, summed over the range, or pivoted by period.
 LAYOUTS: dict[str, Callable[[dict[str, Any]], tuple[list[str], list[list[Any]]]]] = {
     "events": _totals,
@@ -213,7 +231,10 @@ def report(db: str | None, store_url: str | None, url: str | None, token: str | 
         close()
     if as_json:
         click.echo(json.dumps({"source": source, "filters": params, "summary": summary,
-                               "panels": {k: {"columns": v["columns"], "rows": v["rows"]} for k, v in panels.items()}},
+                               "panels": {k: {"columns": v["columns"], "rows": v["rows"],
+                                              **({"partial_periods": v["partial_periods"]}
+                                                 if "partial_periods" in v else {})}
+                                          for k, v in panels.items()}},
                               indent=2))
         return
     ci = "CI included" if include_ci else "CI excluded"
@@ -225,7 +246,9 @@ def report(db: str | None, store_url: str | None, url: str | None, token: str | 
         body = panels[key]
         columns, rows = LAYOUTS[panel](body) if panel in LAYOUTS else (body["columns"], body["rows"])
         description = "Events of each type over the range." if panel == "events" else body.get("description", "")
-        click.echo("\n" + render(title, columns, rows, "" if extra.get("by") == "version" else description))
+        rows, marked = mark_partial(columns, rows, body.get("partial_periods") or [])
+        text = render(title, columns, rows, "" if extra.get("by") == "version" else description)
+        click.echo("\n" + text + (f"\n  {PARTIAL_NOTE}" if marked else ""))
     if summary.get("seeded"):
         click.echo(f"\nNote: {summary['seeded']:,} stored events are seeded (synthetic demo history).")
 

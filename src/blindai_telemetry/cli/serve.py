@@ -173,6 +173,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"blindai-telemetry collector listening on http://{shown}:{bound_port}", err=True)
+        click.echo(dashboard_line(shown, bound_port, settings.admin_token is not None), err=True)
         config = uvicorn.Config(
             create_app(settings, store, **({} if max_pending_events is None else
                                            {"max_pending_events": max_pending_events})), log_config=None,
@@ -182,6 +183,15 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
         _server_class()(config).run(sockets=[sock])
     finally:
         store.close()
+
+
+def dashboard_line(shown_host: str, port: int, needs_token: bool) -> str:
+    """Where the dashboard is, as the demo says it, and how to open it when it needs the admin token (never the
+    token itself: this line goes to logs)."""
+    line = f"Dashboard: http://{shown_host}:{port}/"
+    if needs_token:
+        line += " (it asks for the admin token; or open it as .../#token=<admin token>)"
+    return line
 
 
 COMMANDS: list[click.Command] = [serve]

@@ -1,14 +1,16 @@
 """The query API (`GET /api/v1/...`) and the dashboard page, mounted by the collector app.
 
 Every panel of the page has its endpoint here, answering `{"panel", "title", "description", "filters",
-"columns", "rows"}` as JSON, or the same table as CSV with `?format=csv`. All of them are open on loopback and
-need the admin token beyond it (`require_viewer`).
+"columns", "rows"}` as JSON (time series also `"partial_periods"`, see `periods`), or the same table as CSV
+with `?format=csv`. All of them are open on loopback and need the admin token beyond it (`require_viewer`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,10 +18,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 
 from blindai_telemetry.collector.auth import require_viewer
-from blindai_telemetry.dashboard import queries
+from blindai_telemetry.dashboard import export, queries
 from blindai_telemetry.dashboard.filters import MAX_WINDOW_DAYS, NAME_PATTERN, Filters, Granularity, Mode
+from blindai_telemetry.dashboard.periods import partial_periods
 from blindai_telemetry.dashboard.queries import PANELS, NoSQLError, PerformanceBy, Table
 from blindai_telemetry.stores.base import Store, StoreError
 
@@ -106,7 +110,7 @@ def _guarded(run: Any) -> Any:
         raise HTTPException(status_code=503, detail=f"store unavailable: {exc}") from None
 
 
-def _answer(panel_id: str, f: Filters, table: Table, fmt: str, **extra: Any) -> Response:
+def _answer(panel_id: str, f: Filters, table: Table, fmt: str, series: bool = True, **extra: Any) -> Response:
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -115,8 +119,12 @@ def _answer(panel_id: str, f: Filters, table: Table, fmt: str, **extra: Any) -> 
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{panel_id}.csv"'})
     panel = PANELS[panel_id]
-    return JSONResponse({"panel": panel.id, "title": panel.title, "description": panel.description,
-                         "filters": {**f.as_dict(), **extra}, "columns": table.columns, "rows": table.rows})
+    body = {"panel": panel.id, "title": panel.title, "description": panel.description,
+            "filters": {**f.as_dict(), **extra}, "columns": table.columns, "rows": table.rows}
+    if panel.time_series:
+        # The current (and any range-cut) period is drawn and printed as partial, not read as a drop.
+        body["partial_periods"] = partial_periods(f) if series else []
+    return JSONResponse(body)
 
 
 def _route(panel_id: str) -> Any:
@@ -147,7 +155,38 @@ def panel_performance(request: Request, f: FiltersDep, format: Format = "json",
                       ) -> Response:
     """p50 / p95 / p99 of duration_ms of successful uploads and runs, over time, by version or by mode."""
     table = _guarded(lambda: queries.performance(_store(request), f, by))
-    return _answer("performance", f, table, format, by=by)
+    return _answer("performance", f, table, format, series=by == "time", by=by)
+
+
+# --- export ------------------------------------------------------------------------------------------------
+
+
+@router.get("/api/v1/export", dependencies=_viewer, tags=["dashboard"], responses=_ERRORS,
+            summary="The events table as Parquet or CSV (blindai-telemetry export --url)",
+            response_class=FileResponse)
+def export_events(
+    request: Request,
+    format: Annotated[export.Format, Query(description="parquet (default) or csv")] = "parquet",
+    start: Annotated[date | None, Query(alias="from", description="First day (UTC), inclusive")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day (UTC), inclusive")] = None,
+    app: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only events of this app")] = None,
+) -> FileResponse:
+    """Every stored event of the range (CI included), oldest first: for backups of a store a running collector
+    holds. Written to a temporary file first (batch by batch: memory stays small), then sent and removed."""
+    try:
+        Filters(start=start, end=end, app=app)  # days a store can hold, from not after to
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    fd, name = tempfile.mkstemp(prefix="blindai-export-", suffix=f".{format}")
+    os.close(fd)
+    path = Path(name)
+    try:
+        _guarded(lambda: export.export(_store(request), path, format, start, end, app))
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FileResponse(path, media_type=export.MEDIA_TYPES[format], filename=f"events.{format}",
+                        background=BackgroundTask(path.unlink, missing_ok=True))
 
 
 # --- the page ------------------------------------------------------------------------------------------------

@@ -106,6 +106,12 @@ class Dialect:
         """Computes a CTE once although it is read twice (DuckDB); ClickHouse has no such keyword."""
         return "" if self.clickhouse else "MATERIALIZED "
 
+    @property
+    def no_final(self) -> str:
+        """Ends a query whose answer duplicate rows cannot change (distinct ids, min/max times): the ClickHouse
+        store reads with FINAL by default (so that a count never sees a row twice before a merge); these skip it."""
+        return " SETTINGS final = 0" if self.clickhouse else ""
+
     def latest(self, column: str) -> str:
         """The last non-null value of `column` by time, within a GROUP BY."""
         if self.clickhouse:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from blindai_telemetry.dashboard import rollup
 from blindai_telemetry.dashboard.filters import Dialect, Filters, where
+from blindai_telemetry.stores import platform_names as names
 from blindai_telemetry.stores.base import Store
 
 #: A server is whatever reports a mode: the catalogue makes `mode` server-only, and old BlindAI servers
@@ -79,20 +80,26 @@ def summary(store: Store) -> dict[str, Any]:
     """Totals over all stored data, CI included: `events`, `installs`, `servers`, `clients`, `seeded`, and
     `first_time_ms` / `last_time_ms` when there are events — the store's `summary()` plus `seeded_count`.
 
-    Over a DuckDB store the distinct installs come from the rollup, brought up to date first so that the
-    figures are those of this moment: counting distinct ids over the raw events took 375 ms at 10 M events,
-    the rollup's bit sets a few ms. The rest (counts, first and last time) is cheap on the events."""
+    The distinct installs come from the rollup (over DuckDB, brought up to date first so that the figures are
+    those of this moment): counting distinct ids over the raw events took 375 ms at 10 M events, the rollup's
+    bit sets a few ms. The rest (counts, first and last time) is cheap on the events."""
     src = rollup.table_for(store, now=True)
     if src is None:
         out: dict[str, Any] = dict(store.summary())
         out.setdefault("seeded", seeded_count(store))
         return out
+    if src.dialect == "clickhouse":  # FINAL on the events only: the counts must not see a row twice
+        events = """SELECT count() AS events, countIf(source = 'seed') AS seeded,
+                           toUnixTimestamp64Milli(min(time)) AS first_time_ms,
+                           toUnixTimestamp64Milli(max(time)) AS last_time_ms FROM events FINAL"""
+    else:
+        events = """SELECT count(*) AS events, count(*) FILTER (WHERE source = 'seed') AS seeded,
+                           epoch_ms(min(time)) AS first_time_ms, epoch_ms(max(time)) AS last_time_ms FROM events"""
     row = store.fetch(f"""
-        WITH e AS (SELECT count(*) AS events, count(*) FILTER (WHERE source = 'seed') AS seeded,
-                          epoch_ms(min(time)) AS first_time_ms, epoch_ms(max(time)) AS last_time_ms FROM events),
+        WITH e AS ({events}),
         r AS (SELECT {src.distinct_ids("own")} AS installs, {src.distinct_ids("role = 'server'")} AS servers,
                      {src.distinct_ids("NOT own")} AS clients FROM {src.table})
-        SELECT * FROM e, r""")[0]
+        SELECT * FROM e, r{src.settings}""")[0]
     keys = ("events", "installs", "servers", "clients", "seeded")
     out = {k: int(row[k]) for k in keys}
     if out["events"]:
@@ -111,7 +118,7 @@ def active_installs(store: Store, f: Filters) -> Table:
         sql = f"""SELECT {d.period(f.granularity, "day")} AS period,
                          {src.distinct_ids("role = 'server'")} AS servers,
                          {src.distinct_ids("role = 'client'")} AS clients
-                  FROM {src.table} {where(f, d, by_day=True)} GROUP BY period ORDER BY period"""
+                  FROM {src.table} {where(f, d, by_day=True)} GROUP BY period ORDER BY period{src.settings}"""
     else:
         # Distinct (period, id) pairs first, then a plain count: cheaper than count(DISTINCT) per group.
         p = d.period(f.granularity)
@@ -141,7 +148,7 @@ def modes(store: Store, f: Filters) -> Table:
     if src := rollup.table_for(store):
         sql = f"""SELECT {d.period(f.granularity, "day")} AS period, mode, {src.distinct_ids()} AS servers
                   FROM {src.table} {where(f, d, "role = 'server'", by_day=True)}
-                  GROUP BY period, mode ORDER BY period, mode"""
+                  GROUP BY period, mode ORDER BY period, mode{src.settings}"""
     else:
         sql = f"""
             WITH pairs AS (SELECT DISTINCT {d.period(f.granularity)} AS period, mode, install_id FROM events
@@ -161,7 +168,7 @@ def versions(store: Store, f: Filters) -> Table:
         sql = f"""SELECT {d.period(f.granularity, "day")} AS period, role AS kind, version,
                          {src.distinct_ids()} AS installs
                   FROM {src.table} {where(f, d, "version IS NOT NULL", by_day=True)}
-                  GROUP BY period, kind, version ORDER BY period, kind, version"""
+                  GROUP BY period, kind, version ORDER BY period, kind, version{src.settings}"""
     else:
         p = d.period(f.granularity)
         sql = f"""
@@ -195,17 +202,24 @@ def _by_latest(store: Store, f: Filters, groups: Sequence[tuple[bool, Sequence[D
     for i, (own, dims) in enumerate(groups):
         if src:
             # Measured: one pass per group beats one pass grouping by (own, id) with every attribute.
-            latest = ", ".join(f"arg_max({r}, {r}_t) FILTER (WHERE {r} IS NOT NULL) AS {kind}" for kind, _, r in dims)
+            latest = ", ".join(f"{src.latest(r)} AS {kind}" for kind, _, r in dims)
             per_install = (f"SELECT id, {latest} FROM {src.table} "
                            f"{where(f, d, 'own' if own else 'NOT own', by_day=True)} GROUP BY id")
         else:
             ident = "install_id" if own else "client_install_id"
-            latest = ", ".join(f"{d.latest(column)} AS {kind}" for kind, column, _ in dims)
+            latest = ", ".join(f"{d.latest(names.sql(column))} AS {kind}" for kind, column, _ in dims)
             per_install = f"SELECT {ident}, {latest} FROM events {where(f, d, f'{ident} IS NOT NULL')} GROUP BY {ident}"
+        if d.clickhouse:
+            # ClickHouse runs a CTE again for each reference (no MATERIALIZED): one pass over the installs,
+            # spreading each into its (dimension, value) pairs, counts every dimension at once.
+            pairs = ", ".join(f"('{kind}', CAST({kind} AS Nullable(String)))" for kind, _, _ in dims)
+            parts.append(f"SELECT p.1 AS kind, assumeNotNull(p.2) AS value, count() AS installs "
+                         f"FROM ({per_install}) ARRAY JOIN [{pairs}] AS p WHERE p.2 IS NOT NULL GROUP BY kind, value")
+            continue
         ctes.append(f"per_install_{i} AS {d.materialized}({per_install})")
         parts += [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs "
                   f"FROM per_install_{i} WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _, _ in dims]
-    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(parts)}"
+    sql = f"{'WITH ' + ', '.join(ctes) if ctes else ''} {' UNION ALL '.join(parts)}{src.settings if src else ''}"
     return [[r["kind"], r["value"], int(r["installs"])] for r in store.fetch(sql)]
 
 
@@ -299,13 +313,15 @@ def funnel(store: Store, f: Filters) -> Table:
                      f"e.time < s.t0 + INTERVAL {w} DAY")}
               GROUP BY e.install_id)
         SELECT (SELECT count(*) FROM s) AS started, count(t1) AS uploaded,
-               sum(CASE WHEN tr >= t1 THEN 1 ELSE 0 END) AS ran FROM x"""
+               sum(CASE WHEN tr >= t1 THEN 1 ELSE 0 END) AS ran FROM x{d.no_final}"""
     row = store.fetch(sql)[0]
     started, uploaded, ran = (int(row[k] or 0) for k in ("started", "uploaded", "ran"))
-    return Table(["step", "installs", "share"], [
-        ["started", started, _share(started, started)],
-        ["uploaded", uploaded, _share(uploaded, started)],
-        ["ran", ran, _share(ran, started)],
+    # Each step counts installs that did the step before it, so the counts only fall: `share` is of those that
+    # started, `of_previous` of the step before (what a bar's label says).
+    return Table(["step", "installs", "share", "of_previous"], [
+        ["started", started, _share(started, started), _share(started, started)],
+        ["uploaded", uploaded, _share(uploaded, started), _share(uploaded, started)],
+        ["ran", ran, _share(ran, started), _share(ran, uploaded)],
     ])
 
 
@@ -322,7 +338,7 @@ def retention(store: Store, f: Filters) -> Table:
         WITH a AS {d.materialized}({active}),
         c AS (SELECT install_id, min(wk) AS cohort FROM a GROUP BY install_id)
         SELECT c.cohort AS cohort, {d.int_div(d.day_diff('c.cohort', 'a.wk'), 7)} AS week, count(*) AS installs
-        FROM c JOIN a ON a.install_id = c.install_id GROUP BY cohort, week ORDER BY cohort, week"""
+        FROM c JOIN a ON a.install_id = c.install_id GROUP BY cohort, week ORDER BY cohort, week{d.no_final}"""
     rows = [[plain(r["cohort"]), int(r["week"]), int(r["installs"])] for r in store.fetch(sql)]
     sizes = {cohort: n for cohort, week, n in rows if week == 0}
     return Table(["cohort", "week", "installs", "share"],
@@ -345,9 +361,9 @@ def options(store: Store) -> dict[str, Any]:
     """What the filters can choose from: apps, versions and modes seen, and the time span of the data."""
     d = _dialect(store)
     rows = store.fetch("SELECT DISTINCT app, app_version, mode FROM events "
-                       "WHERE app IS NOT NULL ORDER BY app, app_version")
+                       f"WHERE app IS NOT NULL ORDER BY app, app_version{d.no_final}")
     span = store.fetch(f"SELECT {d.period('day', 'min(time)')} AS first, {d.period('day', 'max(time)')} AS last "
-                       "FROM events")
+                       f"FROM events{d.no_final}")
     return {
         "apps": sorted({r["app"] for r in rows}),
         "app_versions": sorted({r["app_version"] for r in rows if r["app_version"]}),
@@ -364,24 +380,28 @@ class Panel:
     #: One sentence saying what the panel shows (on the page and in the report).
     description: str
     query: Callable[[Store, Filters], Table]
+    #: Rows are per period (`period` column, by `granularity`): its answer lists the partial periods.
+    time_series: bool = False
 
 
 PANELS: dict[str, Panel] = {p.id: p for p in (
     Panel("active_installs", "Active installs",
           "Distinct installs that sent at least one event in each period, servers and clients counted apart.",
-          active_installs),
-    Panel("events", "Events over time", "How many events of each type arrived in each period.", events_over_time),
+          active_installs, time_series=True),
+    Panel("events", "Events over time", "How many events of each type arrived in each period.", events_over_time,
+          time_series=True),
     Panel("modes", "Servers by mode",
-          "Share of active servers running in hardware, simulation or DCsv3 mode in each period.", modes),
+          "Share of active servers running in hardware, simulation or DCsv3 mode in each period.", modes,
+          time_series=True),
     Panel("versions", "Version adoption",
-          "Distinct server and client installs on each version in each period.", versions),
+          "Distinct server and client installs on each version in each period.", versions, time_series=True),
     Panel("platforms", "Platforms",
           "Installs by operating system and CPU architecture, and clients by OS, architecture and user agent "
           "(each counted once, by what it reported last).",
           platforms),
     Panel("performance", "Request performance",
           "p50 / p95 / p99 of duration_ms of successful model uploads and runs as measured in the wild.",
-          performance),
+          performance, time_series=True),
     Panel("model_sizes", "Model sizes", "How many uploaded models fall in each power-of-two size range.",
           model_sizes),
     Panel("uptime", "Server uptime", "How long server processes ran before they stopped (uptime at server_stopped).",
@@ -390,7 +410,8 @@ PANELS: dict[str, Panel] = {p.id: p for p in (
           "Installs by CPU count and by memory, as last reported (the SDK rounds memory to a power of two).",
           hardware),
     Panel("funnel", "Funnel",
-          "Servers started in the range, and how many uploaded a model and then ran one within the window.",
+          "Servers started in the range; of them, how many uploaded a model within the window; of those, how many "
+          "then ran one within it.",
           funnel),
     Panel("retention", "Weekly retention",
           "For each weekly cohort of installs first seen in the range, how many still sent events k weeks later.",

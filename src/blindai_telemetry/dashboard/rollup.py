@@ -12,8 +12,9 @@ instead of building a hash table of millions of ids.
 - It stays exact: a day is rebuilt when its event count or latest `received_at` changes (new events,
   deletions, retention), checked at most once a second. Ids are numbered through their 64-bit hash (a
   collision among 50,000 installs has odds of about 1 in 10^10).
-- ClickHouse stores answer from the raw events: that engine counts distinct ids over millions of rows fast,
-  and `tests/dashboard/test_clickhouse.py` checks that both paths give the same answers.
+- A ClickHouse store keeps the same table itself (`stores.clickhouse_rollups`, filled by materialized views on
+  insert): `table_for` names it, and `Source` spells the counts in its dialect. `tests/dashboard/test_clickhouse.py`
+  checks that both stores give the same answers.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from blindai_telemetry.stores import clickhouse_rollups
+from blindai_telemetry.stores import platform_names as names
 from blindai_telemetry.stores.base import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -41,15 +44,18 @@ CHECK_INTERVAL = 1.0
 #: the value it reported last" (platforms, hardware) reads the rollup as it would read the events.
 _ATTRIBUTES = ("os_name", "arch", "cpu_count", "memory_gb", "user_agent")
 
-_SOURCE = """
+# Platform names as `names` maps them, so the rollup counts what the raw events' queries count.
+_SOURCE = f"""
     SELECT time, app, app_version, mode, coalesce(is_ci, false) AS is_ci,
            CASE WHEN mode IS NOT NULL THEN 'server' ELSE 'client' END AS role, true AS own, install_id AS id,
-           app_version AS version, os_name, arch, cpu_count, memory_gb, CAST(NULL AS VARCHAR) AS user_agent
-    FROM events {where}
+           app_version AS version, {names.sql("os_name")} AS os_name, {names.sql("arch")} AS arch, cpu_count,
+           memory_gb, CAST(NULL AS VARCHAR) AS user_agent
+    FROM events {{where}}
     UNION ALL
     SELECT time, app, app_version, mode, coalesce(is_ci, false), 'client', false, client_install_id,
-           client_app_version, client_os_name, client_arch, NULL, NULL, client_user_agent
-    FROM events {where_client}"""
+           client_app_version, {names.sql("client_os_name")}, {names.sql("client_arch")}, NULL, NULL,
+           client_user_agent
+    FROM events {{where_client}}"""
 _LATEST = ", ".join(f"arg_max({a}, time) FILTER (WHERE {a} IS NOT NULL) AS {a}, "
                     f"max(time) FILTER (WHERE {a} IS NOT NULL) AS {a}_t" for a in _ATTRIBUTES)
 _KEYS = "day, app, app_version, mode, is_ci, role, own, h, version"
@@ -65,7 +71,7 @@ class Rollup:
         # Weak: the registry below is keyed by the store, and a strong reference here would keep it alive.
         self._store_ref = weakref.ref(store)
         self._lock = threading.Lock()
-        self._days: dict[Any, tuple[int, Any]] = {}
+        self._days: dict[Any, tuple[int, Any, int]] = {}
         self._checked_at = -CHECK_INTERVAL
         self.max_id = 0
         self.built = threading.Event()
@@ -84,9 +90,12 @@ class Rollup:
                                 where_client="WHERE " + " AND ".join(("client_install_id IS NOT NULL", *extra)))
         return _BUILD.format(source=source)
 
-    def _signature(self) -> dict[Any, tuple[int, Any]]:
-        return {r["day"]: (int(r["n"]), r["last"]) for r in self._store.fetch(
-            "SELECT CAST(time AS DATE) AS day, count(*) AS n, max(received_at) AS last FROM events GROUP BY day")}
+    def _signature(self) -> dict[Any, tuple[int, Any, int]]:
+        # The count of client ids too: a deletion request clears the client ids naming an install on other
+        # installs' events, which changes neither a day's event count nor its latest arrival.
+        return {r["day"]: (int(r["n"]), r["last"], int(r["clients"])) for r in self._store.fetch(
+            "SELECT CAST(time AS DATE) AS day, count(*) AS n, max(received_at) AS last, "
+            "count(client_install_id) AS clients FROM events GROUP BY day")}
 
     def _add(self, condition: str | None) -> str:
         """SQL that adds the rows of the events matching `condition` (all when None), numbering new installs."""
@@ -154,16 +163,31 @@ class Rollup:
 
 @dataclass(frozen=True)
 class Source:
-    """The rollup table to read, and the highest install number in it (the width of the bit sets)."""
+    """The rollup table to read; for DuckDB's, the highest install number in it (the width of the bit sets)."""
 
     table: str
-    max_id: int
+    max_id: int = 0
+    dialect: str = "duckdb"
 
     def distinct_ids(self, only: str | None = None) -> str:
-        """Exact count of distinct installs in a GROUP BY (of the rows matching `only`), by setting one bit
-        per install number; 0 when no row matches."""
+        """Exact count of distinct installs in a GROUP BY (of the rows matching `only`); 0 when none matches.
+        DuckDB sets one bit per install number; ClickHouse counts the ids' hashes."""
+        if self.dialect == "clickhouse":
+            return f"uniqExactIf(id, {only})" if only else "uniqExact(id)"
         where = f" FILTER (WHERE {only})" if only else ""
         return f"coalesce(bit_count(bitstring_agg(id, 0, {self.max_id}){where}), 0)"
+
+    def latest(self, attribute: str) -> str:
+        """The value of `attribute` an install reported last, within a GROUP BY over its rows."""
+        if self.dialect == "clickhouse":
+            return f"argMaxIf({attribute}, t, {attribute} IS NOT NULL)"
+        return f"arg_max({attribute}, {attribute}_t) FILTER (WHERE {attribute} IS NOT NULL)"
+
+    @property
+    def settings(self) -> str:
+        """What ends a query that reads only the rollup: ClickHouse's store reads with FINAL by default, which
+        this table does not need (duplicate rows change neither a distinct count nor a latest value)."""
+        return " SETTINGS final = 0" if self.dialect == "clickhouse" else ""
 
 
 _ROLLUPS: weakref.WeakKeyDictionary[Store, Rollup] = weakref.WeakKeyDictionary()
@@ -173,6 +197,9 @@ _ROLLUPS_LOCK = threading.Lock()
 def table_for(store: Store, wait: bool = False, now: bool = False) -> Source | None:
     """The up-to-date rollup table of a DuckDB store, or None: another dialect, the rollup still being built
     (unless `wait`), or failing. `now`: up to date with the events stored at this moment, not a second ago."""
+    if store.dialect == "clickhouse":
+        # Kept by ClickHouse itself on every insert (stores.clickhouse_rollups): always up to date.
+        return Source(clickhouse_rollups.TABLE, dialect="clickhouse")
     if store.dialect != "duckdb":
         return None
     with _ROLLUPS_LOCK:

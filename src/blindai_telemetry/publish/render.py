@@ -21,6 +21,7 @@ from blindai_telemetry.catalogue import MODES
 from blindai_telemetry.publish import page
 from blindai_telemetry.publish.disclosure import Disclosure, is_release_version, round_significant
 from blindai_telemetry.publish.figures import REQUEST_EVENTS, Aggregates, complete_weeks
+from blindai_telemetry.stores import platform_names
 
 #: The values each table may name: closed vocabularies (the collector normalises platform names), or versions
 #: matching the strict release pattern. A value outside them is never published, whatever its count.
@@ -31,13 +32,10 @@ VOCABULARIES: dict[str, Callable[[str], bool]] = {
     "os": frozenset({"Linux", "Darwin", "Windows"}).__contains__,
     "arch": frozenset({"x86_64", "arm64"}).__contains__,
 }
-#: Platform spellings that DESIGN.md says mean the same value (the collector normalises them on the way in; rows
-#: stored before it did keep the raw spelling). Each install counts once under its last raw value, so the
-#: counts of one value's spellings add up to distinct installs.
-ALIASES: dict[str, dict[str, str]] = {
-    "arch": {"amd64": "x86_64", "AMD64": "x86_64", "x64": "x86_64", "aarch64": "arm64", "ARM64": "arm64"},
-    "os": {"linux": "Linux", "darwin": "Darwin", "windows": "Windows"},
-}
+#: The `events` column whose platform-name mapping (`stores.platform_names`, the one the dashboard reads too)
+#: folds a table's spellings into one value: rows stored before normalisation keep their raw spelling. Each
+#: install counts once under its last raw value, so the counts of one value's spellings add up to distinct installs.
+PLATFORM_COLUMNS = {"arch": "arch", "os": "os_name"}
 FORMAT = 1
 REPORT_FILES = ("index.html", "report.json", "report.csv", "latency.csv", *page.ASSETS)
 
@@ -48,7 +46,7 @@ class OutputError(Exception):
 
 def build(aggregates: Aggregates, disclosure: Disclosure) -> dict[str, Any]:
     """The public figures of `aggregates`: what report.json holds, and all the page shows."""
-    tables = {name: disclosure.table(name, _folded(counts, ALIASES.get(name, {})), VOCABULARIES[name])
+    tables = {name: disclosure.table(name, _folded(counts, PLATFORM_COLUMNS.get(name)), VOCABULARIES[name])
               for name, counts in aggregates.tables.items()}
     weeks = complete_weeks(aggregates.start, aggregates.end)
     weekly = []
@@ -79,10 +77,10 @@ def build(aggregates: Aggregates, disclosure: Disclosure) -> dict[str, Any]:
     }
 
 
-def _folded(counts: dict[str, int], aliases: dict[str, str]) -> dict[str, int]:
+def _folded(counts: dict[str, int], column: str | None) -> dict[str, int]:
     out: dict[str, int] = {}
     for value, n in counts.items():
-        name = aliases.get(value, value)
+        name = platform_names.normalise(column, value) or value if column else value
         out[name] = out.get(name, 0) + n
     return out
 

@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from blindai_telemetry.stores import _arrow, _rows
+from blindai_telemetry.stores import _arrow, _rows, clickhouse_rollups
 from blindai_telemetry.stores.base import EVENT_COLUMNS, Deletion, Row, Store, StoreError, WriteResult
 
 _LOW = "LowCardinality(Nullable(String))"  # few distinct values: versions, OS names, enums
@@ -97,6 +97,7 @@ def schema(replicated: bool = False) -> list[str]:
         _CREATE_DELETIONS.format(engine=engine("ReplacingMergeTree", "deletions", "version")),
         _CREATE_EPOCHS.format(engine=engine("MergeTree", "deletion_epochs")),
         _CREATE_FORWARD_BLOCKS.format(engine=engine("ReplacingMergeTree", "forward_blocks")),
+        *clickhouse_rollups.schema(engine),
     ]
 
 
@@ -142,8 +143,12 @@ class ClickHouseStore(Store):
                 if not client.query("SELECT 1 FROM system.databases WHERE name = %s", [database]).result_rows:
                     client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
                 client.database = database
+                had_rollup = bool(client.query(f"EXISTS TABLE {clickhouse_rollups.TABLE}").result_rows[0][0])
                 for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
                     client.command(statement)
+                if not had_rollup:  # a store from before the rollup: its views see new events only
+                    months = [m for (m,) in client.query("SELECT DISTINCT toYYYYMM(time) FROM events").result_rows]
+                    clickhouse_rollups.fill(client.command, months=months)
         except StoreError:
             self.close()
             raise
@@ -251,16 +256,28 @@ class ClickHouseStore(Store):
                 self._client.command(
                     "ALTER TABLE events UPDATE client_install_id = NULL WHERE client_install_id IN %s",
                     [chunk], settings=_SYNC)
+                clickhouse_rollups.forget_installs(self._client.command, chunk, _SYNC)
         return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:
         with self._lock, self._errors("delete old events"):
-            return self._delete("time < fromUnixTimestamp64Milli(toInt64(%s), 'UTC')", [cutoff_ms], unless_none=True)
+            deleted = self._delete("time < fromUnixTimestamp64Milli(toInt64(%s), 'UTC')", [cutoff_ms],
+                                   unless_none=True)
+            if deleted:
+                cutoff = f"fromUnixTimestamp64Milli(toInt64({int(cutoff_ms)}), 'UTC')"
+                clickhouse_rollups.forget_before(self._client.command, cutoff, _SYNC)
+            return deleted
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run dashboard SQL with the `final` setting: FINAL on every table, so merges never show twice."""
         result = self._query(sql, list(params), settings={"final": 1})
         return list(result.named_results())
+
+    def arrow_stream(self, sql: str) -> Iterator[Any]:
+        """The rows of a read-only query as Arrow record batches, with FINAL as in `fetch` (export)."""
+        with self._read_lock, self._errors("read"), \
+                self._client.query_arrow_stream(sql, settings={"final": 1}) as stream:
+            yield from stream
 
     def summary(self) -> dict[str, int]:
         (row,) = self._query(

@@ -1,0 +1,99 @@
+"""The ClickHouse store's rollup: one row per install per day and filter values, kept by the engine on insert.
+
+Counting distinct installs per day over the raw `events` means hashing every event's 36-character id for every
+panel, and reading with FINAL (issue 15 measured 2 to 6 s a panel at 10 M events). `install_days` holds what
+the distinct-install panels need — one row per day × app × version × mode × CI × role × install (the id as a
+64-bit hash) — filled by two materialized views on `events` (an install's own events; the clients a server's
+events name), so every collector's insert updates it inside ClickHouse, whichever collector made it:
+
+- An `AggregatingMergeTree`: the key collapses repeated rows at merges, keeping the latest time `t`. The
+  platform and hardware attributes are part of the key (they seldom change within an install's day), so "the
+  value an install reported last" is `argMaxIf(attribute, t, attribute IS NOT NULL)` over plain columns —
+  measured at 1 M events, 10 times faster than merging `argMax` states. A read needs no FINAL: `uniqExact(id)`
+  and that `argMax` give the same answer before and after merges, and a duplicate event (two collectors racing
+  on one id) adds nothing to either.
+- Deletions: `forget_installs` deletes the installs' rows (own and as a client) with the events; retention
+  (`forget_before`) drops whole days before the cutoff and rebuilds the cutoff's own day from the events left.
+- Created with the store's other tables; on a store that already holds events it is filled from them once.
+- It mirrors the DuckDB store's in-memory rollup (`dashboard.rollup`): same columns, same platform names
+  (`stores.platform_names`), so the dashboard's queries read both alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from blindai_telemetry.stores import platform_names as names
+
+TABLE = "install_days"
+#: Attributes kept to answer "the value an install reported last" (platforms, hardware), and their types.
+ATTRIBUTES: dict[str, str] = {"os_name": "Nullable(String)", "arch": "Nullable(String)",
+                              "cpu_count": "Nullable(Int32)", "memory_gb": "Nullable(Float64)",
+                              "user_agent": "Nullable(String)"}
+_KEYS = ("day", "role", "own", "app", "app_version", "mode", "is_ci", "version", "id", *ATTRIBUTES)
+_LOW = "LowCardinality(Nullable(String))"
+_TYPES = {"os_name": _LOW, "arch": _LOW, "user_agent": _LOW}
+
+_CREATE = """CREATE TABLE IF NOT EXISTS install_days (
+  day Date, app {low}, app_version {low}, mode {low}, is_ci Bool, role LowCardinality(String), own Bool,
+  version {low}, id UInt64,
+  {attributes},
+  t SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+) ENGINE = {engine}
+PARTITION BY toYYYYMM(day)
+ORDER BY ({keys})
+SETTINGS allow_nullable_key = 1"""
+
+
+def _select(own: bool, where: str = "") -> str:
+    """The rows `install_days` gets from the events matching `where` (an install's own, or its clients')."""
+    if own:
+        role, ident, version = "if(mode IS NULL, 'client', 'server')", "install_id", "app_version"
+        values = {"os_name": names.sql("os_name"), "arch": names.sql("arch"), "cpu_count": "cpu_count",
+                  "memory_gb": "memory_gb", "user_agent": "NULL"}
+    else:
+        role, ident, version = "'client'", "client_install_id", "client_app_version"
+        values = {"os_name": names.sql("client_os_name"), "arch": names.sql("client_arch"), "cpu_count": "NULL",
+                  "memory_gb": "NULL", "user_agent": "client_user_agent"}
+        where = " AND ".join(x for x in ("client_install_id IS NOT NULL", where) if x)
+    attributes = ", ".join(f"CAST({expr} AS {ATTRIBUTES[a]}) AS {a}" for a, expr in values.items())
+    return (f"SELECT toDate(time) AS day, app, app_version, mode, coalesce(is_ci, false) AS is_ci, {role} AS role, "
+            f"{'true' if own else 'false'} AS own, {version} AS version, cityHash64({ident}) AS id, {attributes}, "
+            f"max(time) AS t FROM events {('WHERE ' + where) if where else ''} GROUP BY {', '.join(_KEYS)}")
+
+
+def schema(engine: Callable[..., str]) -> list[str]:
+    """The table and its two views, with the store's engine naming (`engine(kind, table)`, replicated or not)."""
+    attributes = ", ".join(f"{a} {_TYPES.get(a, t)}" for a, t in ATTRIBUTES.items())
+    return [
+        _CREATE.format(low=_LOW, attributes=attributes, engine=engine("AggregatingMergeTree", TABLE),
+                       keys=", ".join(_KEYS)),
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS install_days_own TO {TABLE} AS {_select(True)}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS install_days_clients TO {TABLE} AS {_select(False)}",
+    ]
+
+
+Command = Callable[..., Any]
+
+
+def fill(command: Command, where: str = "", months: Sequence[int] = ()) -> None:
+    """Add the rows of the stored events matching `where` (all when empty): a first fill, or a rebuilt day.
+    `months` (YYYYMM): one insert per month, so that a large store's first fill aggregates a month at a time."""
+    for month in months or [0]:
+        condition = " AND ".join(x for x in (where, f"toYYYYMM(time) = {int(month)}" if month else "") if x)
+        for own in (True, False):
+            command(f"INSERT INTO {TABLE} {_select(own, condition)}")
+
+
+def forget_installs(command: Command, install_ids: Sequence[str], settings: dict[str, Any]) -> None:
+    """Delete the installs' rows, as themselves and as clients named by servers (with their events)."""
+    command(f"ALTER TABLE {TABLE} DELETE WHERE id IN (SELECT cityHash64(arrayJoin(%s)))", [list(install_ids)],
+            settings=settings)
+
+
+def forget_before(command: Command, cutoff: str, settings: dict[str, Any]) -> None:
+    """After retention deleted the events before `cutoff` (a SQL DateTime64 expression): drop the days before it,
+    and rebuild its own day from the events that are left in it."""
+    command(f"ALTER TABLE {TABLE} DELETE WHERE day <= toDate({cutoff})", settings=settings)
+    fill(command, f"toDate(time) = toDate({cutoff})")
