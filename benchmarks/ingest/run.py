@@ -49,7 +49,7 @@ Row = tuple[str, float, float | None, float | None]
 
 
 def _post_loop(url: str, batches: list[bytes], interval: float | None, deadline: float,
-               out: list[tuple[float, int]], lock: threading.Lock) -> None:
+               out: list[tuple[float, int]], lock: threading.Lock, path: str = "/v1/batch") -> None:
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
@@ -64,7 +64,7 @@ def _post_loop(url: str, batches: list[bytes], interval: float | None, deadline:
             break
         started = time.perf_counter()
         try:
-            conn.request("POST", "/v1/batch", body=body, headers=headers)
+            conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             status = response.status
@@ -78,8 +78,8 @@ def _post_loop(url: str, batches: list[bytes], interval: float | None, deadline:
 
 
 def _loader(url: str, seed: int, count: int, connections: int, rate: float | None, duration: float,
-            ready: Any, go: Any, results: Any) -> None:
-    batches = make_batches(count, seed)
+            ready: Any, go: Any, results: Any, batches: list[bytes] | None = None, path: str = "/v1/batch") -> None:
+    batches = batches if batches is not None else make_batches(count, seed)
     share = [batches[i::connections] for i in range(connections)]
     interval = connections * EVENTS_PER_BATCH / rate if rate else None
     ready.put(seed)
@@ -87,7 +87,7 @@ def _loader(url: str, seed: int, count: int, connections: int, rate: float | Non
     deadline = time.perf_counter() + duration
     out: list[tuple[float, int]] = []
     lock = threading.Lock()
-    threads = [threading.Thread(target=_post_loop, args=(url, part, interval, deadline, out, lock))
+    threads = [threading.Thread(target=_post_loop, args=(url, part, interval, deadline, out, lock, path))
                for part in share]
     for t in threads:
         t.start()
@@ -253,6 +253,18 @@ def _duckdb(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str]:
     return rows, statuses
 
 
+def _cpu(args: argparse.Namespace, workdir: Path) -> list[str]:
+    """CPU per event against the decode calibrator (benchmarks/ingest/cpu.py), on a fresh DuckDB collector."""
+    from benchmarks.ingest import cpu  # it imports this module's helpers
+
+    process, url = _start_collector(workdir, ["--db", str(workdir / "bench.duckdb")])
+    try:
+        figures = cpu.run(url, process.pid, args.cpu_events)
+    finally:
+        _stop(process)
+    return cpu.report(figures)
+
+
 def _per_100k(phase: dict[str, Any], name: str) -> float:
     return phase["cpu_s"][name] * 100_000 / phase["events"] if phase["events"] else float("nan")
 
@@ -313,19 +325,26 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--loaders", type=int, default=2, help="loader processes")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections per loader")
-    parser.add_argument("--stores", default="duckdb,clickhouse",
-                        help="comma-separated: duckdb (with memory:// and the floor), clickhouse [default: both]")
+    parser.add_argument("--stores", default="cpu,duckdb,clickhouse",
+                        help="comma-separated: cpu (CPU per event against the decode calibrator, on DuckDB), duckdb "
+                             "(with memory:// and the floor), clickhouse [default: all three]")
+    parser.add_argument("--cpu-events", type=int, default=50_000,
+                        help="events per format and connection count in the cpu phases [default: 50000]")
     parser.add_argument("--quick", action="store_true", help="1 s phases: checks that it runs (smoke test)")
     args = parser.parse_args()
     stores = [name.strip() for name in args.stores.split(",") if name.strip()]
-    if not stores or set(stores) - {"duckdb", "clickhouse"}:
-        parser.error(f"--stores takes duckdb and/or clickhouse, got {args.stores!r}")
+    if not stores or set(stores) - {"cpu", "duckdb", "clickhouse"}:
+        parser.error(f"--stores takes cpu, duckdb and/or clickhouse, got {args.stores!r}")
     if args.quick:
         args.duration = 1.0
+        args.cpu_events = min(args.cpu_events, 2_000)
 
     rows: list[Row] = []
     statuses: list[str] = []
+    cpu_lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        if "cpu" in stores:
+            cpu_lines = _cpu(args, Path(tmp) / "cpu")
         for name, run in (("duckdb", _duckdb), ("clickhouse", _clickhouse)):
             if name in stores:
                 more, status = run(args, Path(tmp) / name)
@@ -342,3 +361,5 @@ def main() -> None:
     paced = f"paced phase: 1 loader x {PACED_CONNECTIONS} connections; " if "duckdb" in stores else ""
     print(f"responses: {'; '.join(statuses)}; {paced}load average now {os.getloadavg()[0]:.1f}")
     print("ratio column: value / target for throughput, target / value for latency (>= 1 meets the target)")
+    for line in cpu_lines:
+        print(line)
