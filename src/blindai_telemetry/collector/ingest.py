@@ -26,7 +26,7 @@ from blindai_telemetry.collector.formats import Decoded, FormatError, amplitude,
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.collector.ratelimit import InstallRateLimiter
 from blindai_telemetry.collector.settings import CollectorSettings
-from blindai_telemetry.collector.validate import ValidationError, check_rows
+from blindai_telemetry.collector.validate import Checked, ValidationError, check_rows
 from blindai_telemetry.collector.writer import BatchResult, BufferFull, RowsRefused, Writer
 from blindai_telemetry.stores.base import StoreError
 
@@ -100,8 +100,40 @@ def _decode(fmt: _Format, payload: Any, settings: CollectorSettings) -> Decoded:
 
 async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int]:
     """Run a request through every step; returns (write result, dropped fields, inflated size)."""
-    settings: CollectorSettings = request.app.state.settings
+    writer: Writer = request.app.state.writer
+    with writer.arriving():  # the writer may wait for this request to make one larger commit
+        payload, size = await _read(request, fmt)
+        checked, dropped_fields, dropped_events, per_install = _check(request, fmt, payload)
+        try:
+            future = writer.submit_rows(checked.rows)
+        except BufferFull as exc:
+            request.app.state.limiter.give_back(per_install)
+            raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
+    try:
+        result = await asyncio.wrap_future(future)
+    except (RowsRefused, StoreError) as exc:
+        request.app.state.limiter.give_back(per_install)  # nothing was stored: a retry must not be charged twice
+        if isinstance(exc, RowsRefused):
+            raise Refused(400, "invalid", fmt.error(400, f"the store refused the batch: {exc}")) from None
+        raise Refused(503, "store_error", fmt.error(503, "the store is unavailable; retry later"),
+                      RETRY_AFTER_BUSY) from None
     metrics: Metrics = request.app.state.metrics
+    # Counted once the batch is stored, so that a refused batch and its retry are not counted twice; and not
+    # when every event was a duplicate: that is the SDK re-sending a batch whose answer it did not get, and its
+    # counters were counted the first time. (A retried batch carrying counters but no event cannot be told
+    # apart from a new one: it is counted again.)
+    if fmt is _NATIVE and (result.inserted or not checked.rows):
+        for reason, n in native.sdk_dropped(payload).items():
+            metrics.sdk_dropped.labels(reason).inc(n)
+    metrics.dropped_fields.inc(dropped_fields)
+    metrics.dropped_events.inc(dropped_events)
+    metrics.accepted.labels(fmt.source).inc(result.inserted)
+    return result, dropped_fields, size
+
+
+async def _read(request: Request, fmt: _Format) -> tuple[Any, int]:
+    """The request's parsed JSON body and its inflated size, within the limits; the key checked."""
+    settings: CollectorSettings = request.app.state.settings
     try:
         payload, size = await read_json(request, max_sent=settings.max_body_bytes,
                                         max_inflated=settings.max_inflated_bytes, timeout=settings.body_timeout)
@@ -113,6 +145,12 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
         message = f"{count} events in one request; at most {settings.max_events_per_batch}"
         raise Refused(413, "too_many_events", fmt.error(413, message))
     _check_key(request, fmt, payload)
+    return payload, size
+
+
+def _check(request: Request, fmt: _Format, payload: Any) -> tuple[Checked, int, int, Counter[str]]:
+    """Decode and validate the rows, then charge the rate limit: (rows, dropped fields, dropped events, charge)."""
+    settings: CollectorSettings = request.app.state.settings
     try:
         decoded = _decode(fmt, payload, settings)
         received_at = int(time.time() * 1000)
@@ -121,7 +159,6 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
         raise Refused(exc.status, "invalid", exc.body) from None
     except ValidationError as exc:
         raise Refused(400, "invalid", fmt.error(400, str(exc))) from None
-
     limiter: InstallRateLimiter = request.app.state.limiter
     per_install = Counter(row["install_id"] for row in checked.rows)
     throttled = limiter.take(per_install)
@@ -129,34 +166,13 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
         wait = limiter.retry_after(throttled)
         if fmt is _AMPLITUDE:
             rates = {install: int(limiter.rate) for install in throttled}
-            body = amplitude.throttled_body(rates, event_count=count, eps_threshold=int(limiter.rate))
+            body = amplitude.throttled_body(rates, event_count=_event_count(payload),
+                                            eps_threshold=int(limiter.rate))
         else:
             body = fmt.error(429, f"rate limit: at most {limiter.rate:g} events/s per install")
         raise Refused(429, "rate_limited", body, retry_after=wait)
-
-    writer: Writer = request.app.state.writer
-    try:
-        result = await asyncio.wrap_future(writer.submit_rows(checked.rows))
-    except (BufferFull, RowsRefused, StoreError) as exc:
-        limiter.give_back(per_install)  # nothing was stored: the sender's retry must not be charged twice
-        if isinstance(exc, RowsRefused):
-            raise Refused(400, "invalid", fmt.error(400, f"the store refused the batch: {exc}")) from None
-        if isinstance(exc, BufferFull):
-            raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
-        raise Refused(503, "store_error", fmt.error(503, "the store is unavailable; retry later"),
-                      RETRY_AFTER_BUSY) from None
-    # Counted once the batch is stored, so that a refused batch and its retry are not counted twice; and not
-    # when every event was a duplicate: that is the SDK re-sending a batch whose answer it did not get, and its
-    # counters were counted the first time. (A retried batch carrying counters but no event cannot be told
-    # apart from a new one: it is counted again.)
-    if fmt is _NATIVE and (result.inserted or not checked.rows):
-        for reason, n in native.sdk_dropped(payload).items():
-            metrics.sdk_dropped.labels(reason).inc(n)
-    dropped_fields = decoded.dropped_fields + checked.dropped_fields
-    metrics.dropped_fields.inc(dropped_fields)
-    metrics.dropped_events.inc(decoded.dropped_events + checked.dropped_events)
-    metrics.accepted.labels(fmt.source).inc(result.inserted)
-    return result, dropped_fields, size
+    return (checked, decoded.dropped_fields + checked.dropped_fields,
+            decoded.dropped_events + checked.dropped_events, per_install)
 
 
 def _refusal(request: Request, exc: Refused) -> JSONResponse:
