@@ -98,8 +98,24 @@ def _decode(fmt: _Format, payload: Any, settings: CollectorSettings) -> Decoded:
     return blindai.decode(payload, model_name_key=settings.model_name_key)
 
 
-async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int]:
-    """Run a request through every step; returns (write result, dropped fields, inflated size)."""
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of an accepted request's events."""
+
+    result: BatchResult
+    dropped_fields: int
+    #: Events dropped whole, by reason: answered as `dropped`, so that `accepted: 0` says why.
+    dropped: dict[str, int]
+    size: int  # inflated body size, in bytes
+
+    def answer(self) -> dict[str, Any]:
+        """The native and BlindAI formats' 200 body (docs/wire-format.md)."""
+        return {"accepted": self.result.inserted + self.result.duplicates, "duplicates": self.result.duplicates,
+                "dropped_fields": self.dropped_fields, "dropped": self.dropped}
+
+
+async def _ingest(request: Request, fmt: _Format) -> _Outcome:
+    """Run a request through every step, to its durable commit."""
     writer: Writer = request.app.state.writer
     with writer.arriving():  # the writer may wait for this request to make one larger commit
         payload, size = await _read(request, fmt)
@@ -126,9 +142,9 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
         for reason, n in native.sdk_dropped(payload).items():
             metrics.sdk_dropped.labels(reason).inc(n)
     metrics.dropped_fields.inc(dropped_fields)
-    metrics.dropped_events.inc(dropped_events)
+    metrics.dropped_events.inc(sum(dropped_events.values()))
     metrics.accepted.labels(fmt.source).inc(result.inserted)
-    return result, dropped_fields, size
+    return _Outcome(result, dropped_fields, dict(dropped_events), size)
 
 
 async def _read(request: Request, fmt: _Format) -> tuple[Any, int]:
@@ -148,7 +164,7 @@ async def _read(request: Request, fmt: _Format) -> tuple[Any, int]:
     return payload, size
 
 
-def _check(request: Request, fmt: _Format, payload: Any) -> tuple[Checked, int, int, Counter[str]]:
+def _check(request: Request, fmt: _Format, payload: Any) -> tuple[Checked, int, Counter[str], Counter[str]]:
     """Decode and validate the rows, then charge the rate limit: (rows, dropped fields, dropped events, charge)."""
     settings: CollectorSettings = request.app.state.settings
     try:
@@ -197,31 +213,29 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
              summary="Native batches from the SDK (docs/wire-format.md)")
 async def native_batch(request: Request) -> JSONResponse:
     try:
-        result, dropped, _ = await _ingest(request, _NATIVE)
+        outcome = await _ingest(request, _NATIVE)
     except Refused as exc:
         return _refusal(request, exc)
-    return JSONResponse({"accepted": result.inserted + result.duplicates, "duplicates": result.duplicates,
-                         "dropped_fields": dropped})
+    return JSONResponse(outcome.answer())
 
 
 @router.post("/2/httpapi", openapi_extra=openapi.request_body(openapi.amplitude_batch()), responses=_ERRORS,
              summary="Amplitude HTTP V2 compatible ingestion")
 async def amplitude_batch(request: Request) -> JSONResponse:
     try:
-        result, _, size = await _ingest(request, _AMPLITUDE)
+        outcome = await _ingest(request, _AMPLITUDE)
     except Refused as exc:
         return _refusal(request, exc)
     # Amplitude counts every event it took, including the ones it deduplicated by insert_id.
-    ingested = result.inserted + result.duplicates
-    return JSONResponse(amplitude.success_body(ingested, size))
+    ingested = outcome.result.inserted + outcome.result.duplicates
+    return JSONResponse({**amplitude.success_body(ingested, outcome.size), "dropped": outcome.dropped})
 
 
 @router.post("/blindai", openapi_extra=openapi.request_body(openapi.blindai_batch()), responses=_ERRORS,
              summary="The original BlindAI servers' format (a bare array of events)")
 async def blindai_batch(request: Request) -> JSONResponse:
     try:
-        result, dropped, _ = await _ingest(request, _BLINDAI)
+        outcome = await _ingest(request, _BLINDAI)
     except Refused as exc:
         return _refusal(request, exc)
-    return JSONResponse({"accepted": result.inserted + result.duplicates, "duplicates": result.duplicates,
-                         "dropped_fields": dropped})
+    return JSONResponse(outcome.answer())

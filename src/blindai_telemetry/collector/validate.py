@@ -10,11 +10,13 @@ mode (formats from senders we do not control) the value is dropped and counted i
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from blindai_telemetry import catalogue
+from blindai_telemetry.collector.formats import INVALID_EVENT, UNKNOWN_EVENT
 from blindai_telemetry.collector.scrub import id_looks_personal, is_uuid, looks_personal
 from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.base import COLUMN_NAMES
@@ -41,7 +43,8 @@ class ValidationError(Exception):
 class Checked:
     rows: CheckedRows = field(default_factory=CheckedRows)
     dropped_fields: int = 0
-    dropped_events: int = 0
+    #: Events dropped whole, by reason (`formats.UNKNOWN_EVENT`, `formats.INVALID_EVENT`).
+    dropped_events: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -139,14 +142,14 @@ def check_rows(
         if problem is not None:
             if strict:
                 raise ValidationError(problem)
-            out.dropped_events += 1
+            out.dropped_events[INVALID_EVENT] += 1
             continue
         event = row["event"]
         plan = _PLANS.get(event)
         if plan is None:
             # An event this collector does not know (a newer SDK, or junk): dropped and counted, not an error,
             # so that an old collector still stores what it knows of a newer sender's batch.
-            out.dropped_events += 1
+            out.dropped_events[UNKNOWN_EVENT] += 1
             continue
         clean = _EMPTY_ROW.copy()
         clean.update(event_id=row["event_id"], event=event, time=row["time"], install_id=row["install_id"],

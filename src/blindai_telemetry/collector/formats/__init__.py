@@ -7,8 +7,13 @@ validation shared by all formats (defence in depth) before they reach the store.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+#: Why an event was dropped whole (the `dropped` object of an ingestion response, docs/wire-format.md).
+UNKNOWN_EVENT = "unknown_event"
+INVALID_EVENT = "invalid_event"
 
 
 @dataclass
@@ -17,8 +22,8 @@ class Decoded:
     rows: list[dict[str, Any]] = field(default_factory=list)
     #: Fields the decoder dropped because the catalogue does not know them.
     dropped_fields: int = 0
-    #: Events the decoder dropped whole (unknown event type), counted, not an error.
-    dropped_events: int = 0
+    #: Events the decoder dropped whole (unknown event type), counted by reason, not an error.
+    dropped_events: Counter[str] = field(default_factory=Counter)
 
 
 class FormatError(Exception):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.formats import Decoded, FormatError, blindai
+from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, FormatError, blindai
 
 SOURCE = "amplitude"
 MAX_STRING_LENGTH = 1024
@@ -272,7 +272,7 @@ def decode(payload: Any, *, model_name_key: bytes | None = None) -> Decoded:
             continue
         decoded.dropped_fields += mapped.dropped_fields
         if mapped.row is None:
-            decoded.dropped_events += 1
+            decoded.dropped_events[UNKNOWN_EVENT] += 1
             continue
         if mapped.id_material is not None:
             material[len(decoded.rows)] = mapped.id_material

@@ -39,7 +39,7 @@ from typing import Any
 
 from blindai_telemetry import catalogue
 from blindai_telemetry._filter import PUBLIC_MODEL_NAMES, hash_model_name, normalise_model_name
-from blindai_telemetry.collector.formats import Decoded, FormatError
+from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, FormatError
 from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS
 
 SOURCE = "blindai"
@@ -374,7 +374,7 @@ def decode(payload: Any, *, model_name_key: bytes | None = None) -> Decoded:
             raise FormatError(message, body={"error": message, "detail": detail}) from None
         decoded.dropped_fields += mapped.dropped_fields
         if mapped.row is None:
-            decoded.dropped_events += 1
+            decoded.dropped_events[UNKNOWN_EVENT] += 1
             continue
         material[len(decoded.rows)] = mapped.id_material
         decoded.rows.append(mapped.row)
