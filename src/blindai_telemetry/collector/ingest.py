@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from blindai_telemetry.collector import auth, openapi
+from blindai_telemetry.collector import openapi
 from blindai_telemetry.collector.body import BodyError, read_json
 from blindai_telemetry.collector.formats import Decoded, FormatError, amplitude, blindai, native
 from blindai_telemetry.collector.metrics import Metrics
@@ -28,6 +28,7 @@ from blindai_telemetry.collector.ratelimit import InstallRateLimiter
 from blindai_telemetry.collector.settings import CollectorSettings
 from blindai_telemetry.collector.validate import Checked, ValidationError, check_rows
 from blindai_telemetry.collector.writer import BatchResult, BufferFull, RowsRefused, Writer
+from blindai_telemetry.service import auth
 from blindai_telemetry.stores.base import StoreError
 
 logger = logging.getLogger("blindai_telemetry.collector.ingest")

@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from blindai_telemetry.collector.auth import require_viewer
 from blindai_telemetry.dashboard import queries
 from blindai_telemetry.dashboard.filters import MAX_WINDOW_DAYS, NAME_PATTERN, Filters, Granularity, Mode
 from blindai_telemetry.dashboard.queries import PANELS, NoSQLError, PerformanceBy, Table
+from blindai_telemetry.service.auth import require_viewer
 from blindai_telemetry.stores.base import Store, StoreError
 
 STATIC_DIR = Path(__file__).parent / "static"
