@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from blindai_telemetry.collector import openapi
 from blindai_telemetry.collector.body import BodyError, read_json
-from blindai_telemetry.collector.formats import Decoded, FormatError, amplitude, blindai, native
+from blindai_telemetry.collector.formats import Format, FormatError, amplitude, blindai, native
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.collector.ratelimit import InstallRateLimiter
 from blindai_telemetry.collector.settings import CollectorSettings
@@ -50,22 +50,6 @@ class Refused(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class _Format:
-    source: str
-    strict: bool
-
-    def error(self, status: int, message: str) -> dict[str, Any]:
-        if self.source == amplitude.SOURCE:
-            return amplitude.too_large_body() if status == 413 else {"code": status, "error": message}
-        return {"error": message}
-
-
-_NATIVE = _Format("native", strict=True)
-_AMPLITUDE = _Format(amplitude.SOURCE, strict=False)
-_BLINDAI = _Format(blindai.SOURCE, strict=False)
-
-
 def _event_count(payload: Any) -> int:
     if isinstance(payload, list):
         return len(payload)
@@ -74,29 +58,15 @@ def _event_count(payload: Any) -> int:
     return 0
 
 
-def _check_key(request: Request, fmt: _Format, payload: Any) -> None:
+def _check_key(request: Request, fmt: Format, payload: Any) -> None:
     settings: CollectorSettings = request.app.state.settings
     if not settings.write_keys:
         return
-    offered = [auth.bearer_token(request)]
-    if fmt is _AMPLITUDE:
-        offered.append(amplitude.api_key_of(payload))  # Amplitude's SDKs can only send their key in the body
-    elif fmt is _BLINDAI:
-        # Old servers cannot add headers, only a URL: `.../blindai?write_key=KEY` (the request log omits queries).
-        offered.append(request.query_params.get("write_key"))
+    offered = [auth.bearer_token(request), fmt.offered_key(payload, request.query_params)]
     # Constant-time comparison: a write key is a secret and timing must not reveal its prefix.
     if not any(key is not None and hmac.compare_digest(key.encode(), k.encode())
                for key in offered for k in settings.write_keys):
         raise Refused(401, "write_key", fmt.error(401, "write key required (Authorization: Bearer <key>)"))
-
-
-def _decode(fmt: _Format, payload: Any, settings: CollectorSettings) -> Decoded:
-    if fmt is _NATIVE:
-        return native.decode(payload)
-    # Senders that may send model names in clear: public names pass, others are hashed with the collector's key.
-    if fmt is _AMPLITUDE:
-        return amplitude.decode(payload, model_name_key=settings.model_name_key)
-    return blindai.decode(payload, model_name_key=settings.model_name_key)
 
 
 @dataclass(frozen=True)
@@ -109,13 +79,13 @@ class _Outcome:
     dropped: dict[str, int]
     size: int  # inflated body size, in bytes
 
-    def answer(self) -> dict[str, Any]:
-        """The native and BlindAI formats' 200 body (docs/wire-format.md)."""
-        return {"accepted": self.result.inserted + self.result.duplicates, "duplicates": self.result.duplicates,
-                "dropped_fields": self.dropped_fields, "dropped": self.dropped}
+    def answer(self, fmt: Format) -> dict[str, Any]:
+        """The format's 200 body."""
+        return fmt.answer(self.result.inserted + self.result.duplicates, self.result.duplicates,
+                          self.dropped_fields, self.dropped, self.size)
 
 
-async def _ingest(request: Request, fmt: _Format) -> _Outcome:
+async def _ingest(request: Request, fmt: Format) -> _Outcome:
     """Run a request through every step, to its durable commit."""
     writer: Writer = request.app.state.writer
     with writer.arriving():  # the writer may wait for this request to make one larger commit
@@ -139,8 +109,8 @@ async def _ingest(request: Request, fmt: _Format) -> _Outcome:
     # when every event was a duplicate: that is the SDK re-sending a batch whose answer it did not get, and its
     # counters were counted the first time. (A retried batch carrying counters but no event cannot be told
     # apart from a new one: it is counted again.)
-    if fmt is _NATIVE and (result.inserted or not checked.rows):
-        for reason, n in native.sdk_dropped(payload).items():
+    if result.inserted or not checked.rows:
+        for reason, n in fmt.sdk_dropped(payload).items():
             metrics.sdk_dropped.labels(reason).inc(n)
     metrics.dropped_fields.inc(dropped_fields)
     metrics.dropped_events.inc(sum(dropped_events.values()))
@@ -148,7 +118,7 @@ async def _ingest(request: Request, fmt: _Format) -> _Outcome:
     return _Outcome(result, dropped_fields, dict(dropped_events), size)
 
 
-async def _read(request: Request, fmt: _Format) -> tuple[Any, int]:
+async def _read(request: Request, fmt: Format) -> tuple[Any, int]:
     """The request's parsed JSON body and its inflated size, within the limits; the key checked."""
     settings: CollectorSettings = request.app.state.settings
     try:
@@ -165,11 +135,12 @@ async def _read(request: Request, fmt: _Format) -> tuple[Any, int]:
     return payload, size
 
 
-def _check(request: Request, fmt: _Format, payload: Any) -> tuple[Checked, int, Counter[str], Counter[str]]:
+def _check(request: Request, fmt: Format, payload: Any) -> tuple[Checked, int, Counter[str], Counter[str]]:
     """Decode and validate the rows, then charge the rate limit: (rows, dropped fields, dropped events, charge)."""
     settings: CollectorSettings = request.app.state.settings
     try:
-        decoded = _decode(fmt, payload, settings)
+        # Senders that may send model names in clear: public names pass, others are hashed with the collector's key.
+        decoded = fmt.decode(payload, settings.model_name_key)
         received_at = int(time.time() * 1000)
         checked = check_rows(decoded.rows, source=fmt.source, received_at_ms=received_at, strict=fmt.strict)
     except FormatError as exc:
@@ -181,12 +152,8 @@ def _check(request: Request, fmt: _Format, payload: Any) -> tuple[Checked, int, 
     throttled = limiter.take(per_install)
     if throttled:
         wait = limiter.retry_after(throttled)
-        if fmt is _AMPLITUDE:
-            rates = {install: int(limiter.rate) for install in throttled}
-            body = amplitude.throttled_body(rates, event_count=_event_count(payload),
-                                            eps_threshold=int(limiter.rate))
-        else:
-            body = fmt.error(429, f"rate limit: at most {limiter.rate:g} events/s per install")
+        message = f"rate limit: at most {limiter.rate:g} events/s per install"
+        body = fmt.throttled(message, throttled, limiter.rate, _event_count(payload))
         raise Refused(429, "rate_limited", body, retry_after=wait)
     return (checked, decoded.dropped_fields + checked.dropped_fields,
             decoded.dropped_events + checked.dropped_events, per_install)
@@ -210,33 +177,27 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _respond(request: Request, fmt: Format) -> JSONResponse:
+    try:
+        outcome = await _ingest(request, fmt)
+    except Refused as exc:
+        return _refusal(request, exc)
+    return JSONResponse(outcome.answer(fmt))
+
+
 @router.post("/v1/batch", openapi_extra=openapi.request_body(openapi.native_batch()), responses=_ERRORS,
              summary="Native batches from the SDK (docs/wire-format.md)")
 async def native_batch(request: Request) -> JSONResponse:
-    try:
-        outcome = await _ingest(request, _NATIVE)
-    except Refused as exc:
-        return _refusal(request, exc)
-    return JSONResponse(outcome.answer())
+    return await _respond(request, native.FORMAT)
 
 
 @router.post("/2/httpapi", openapi_extra=openapi.request_body(openapi.amplitude_batch()), responses=_ERRORS,
              summary="Amplitude HTTP V2 compatible ingestion")
 async def amplitude_batch(request: Request) -> JSONResponse:
-    try:
-        outcome = await _ingest(request, _AMPLITUDE)
-    except Refused as exc:
-        return _refusal(request, exc)
-    # Amplitude counts every event it took, including the ones it deduplicated by insert_id.
-    ingested = outcome.result.inserted + outcome.result.duplicates
-    return JSONResponse({**amplitude.success_body(ingested, outcome.size), "dropped": outcome.dropped})
+    return await _respond(request, amplitude.FORMAT)
 
 
 @router.post("/blindai", openapi_extra=openapi.request_body(openapi.blindai_batch()), responses=_ERRORS,
              summary="The original BlindAI servers' format (a bare array of events)")
 async def blindai_batch(request: Request) -> JSONResponse:
-    try:
-        outcome = await _ingest(request, _BLINDAI)
-    except Refused as exc:
-        return _refusal(request, exc)
-    return JSONResponse(outcome.answer())
+    return await _respond(request, blindai.FORMAT)

@@ -39,7 +39,7 @@ from typing import Any
 
 from blindai_telemetry import catalogue
 from blindai_telemetry._filter import PUBLIC_MODEL_NAMES, hash_model_name, normalise_model_name
-from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, FormatError
+from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, Format, FormatError
 from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS
 
 SOURCE = "blindai"
@@ -380,3 +380,17 @@ def decode(payload: Any, *, model_name_key: bytes | None = None) -> Decoded:
         decoded.rows.append(mapped.row)
     disambiguate(decoded.rows, material)
     return decoded
+
+
+class _BlindAI(Format):
+    source = SOURCE
+
+    def decode(self, payload: Any, model_name_key: bytes | None) -> Decoded:
+        return decode(payload, model_name_key=model_name_key)
+
+    def offered_key(self, payload: Any, query: Mapping[str, str]) -> str | None:
+        # Old servers cannot add headers, only a URL: `.../blindai?write_key=KEY` (the request log omits queries).
+        return query.get("write_key")
+
+
+FORMAT: Format = _BlindAI()
