@@ -209,6 +209,21 @@ def _floor(workdir: Path, duration_batches: int) -> float:
     return len(batches) * EVENTS_PER_BATCH / elapsed
 
 
+def _events_per_write(url: str) -> float:
+    """Events stored per group commit (one store write) so far, from the collector's /metrics."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request("GET", "/metrics")
+    page = conn.getresponse().read().decode()
+    conn.close()
+
+    def total(name: str) -> float:
+        return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", page, re.MULTILINE))
+
+    writes = total("blindai_collector_store_write_seconds_count")
+    return total("blindai_collector_events_accepted_total") / writes if writes else float("nan")
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     process.wait(60)
@@ -225,6 +240,7 @@ def _duckdb(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str]:
         # measure the loader's own scheduling delays, not the collector's.
         paced = _phase(url, process.pid, 1, PACED_CONNECTIONS, args.duration, half, 2000)
         hwm_mb = _rss_kb(process.pid, "VmHWM") / 1024
+        per_write = _events_per_write(url)
     finally:
         _stop(process)
     # The same collector on the shipped in-memory store: what the HTTP + validation + writer path costs.
@@ -248,6 +264,7 @@ def _duckdb(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str]:
         ("collector peak RSS sampled (MB)", max(sustained["peak_rss_mb"], paced["peak_rss_mb"]), None, None),
         ("collector RSS high-water mark (MB)", hwm_mb, None, None),
         ("DuckDB collector CPU s per 100k events", _per_100k(sustained, "collector"), None, None),
+        ("DuckDB events per commit (both phases)", per_write, None, None),
     ]
     statuses = f"sustained {sustained['statuses']}, paced {paced['statuses']}, memory:// {memory['statuses']}"
     return rows, statuses
@@ -298,6 +315,7 @@ def _clickhouse(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str
                 watch = {"front": front.pid, **{f"collector{i}": p.pid for i, (p, _) in enumerate(started)}}
                 phases[n] = _phase([url for _, url in started], started[0][0].pid, args.loaders, args.connections,
                                    args.duration, None, 4000 + 100 * n, watch=watch)
+                phases[n]["per_write"] = _events_per_write(started[0][1])
             finally:
                 for process, _ in started:
                     _stop(process)
@@ -316,6 +334,9 @@ def _clickhouse(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str
         ("chDB front CPU s per 100k events", _per_100k(one, "front"), None, None),
         ("2 collectors: their CPU s per 100k events", _per_100k(collectors_cpu, "all"), None, None),
         ("ClickHouse collector peak RSS sampled (MB)", max(one["peak_rss_mb"], two["peak_rss_mb"]), None, None),
+        # ClickHouse's advice: at least 1,000 rows an insert (or async inserts); one insert per group commit.
+        ("ClickHouse rows per insert, 1 collector", one["per_write"], 1000, one["per_write"] / 1000),
+        ("ClickHouse rows per insert, 2 collectors", two["per_write"], 1000, two["per_write"] / 1000),
     ]
     return rows, f"ClickHouse 1 collector {one['statuses']}, 2 collectors {two['statuses']}"
 
