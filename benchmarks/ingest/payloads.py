@@ -1,4 +1,7 @@
-"""Native batches for the ingestion benchmark: 100 realistic events each, unique ids, gzip as the SDK sends them."""
+"""Batches for the ingestion benchmark: 100 realistic events each, unique ids, gzip as the senders send them.
+
+Native batches (`/v1/batch`, as the SDK sends them) and the same events in Amplitude's HTTP V2 shape (`/2/httpapi`).
+"""
 
 from __future__ import annotations
 
@@ -30,14 +33,34 @@ def _event(rng: random.Random, install: str, now_ms: int) -> dict[str, object]:
     }
 
 
-def make_batches(count: int, seed: int) -> list[bytes]:
-    """`count` gzip native batches; each batch comes from one install, as the SDK sends."""
+#: The ingestion path of each format the benchmark sends.
+PATHS = {"native": "/v1/batch", "amplitude": "/2/httpapi"}
+_AMPLITUDE_STANDARD = {"app_version": "app_version", "os_name": "os_name", "os_release": "os_version"}
+
+
+def _amplitude(event: dict[str, object]) -> dict[str, object]:
+    """The same event as an Amplitude SDK sends it: ids and time in its envelope, the rest as properties."""
+    event = dict(event)
+    out: dict[str, object] = {"event_type": event.pop("event"), "user_id": event.pop("install_id"),
+                              "insert_id": event.pop("event_id"), "time": event.pop("time")}
+    for name, standard in _AMPLITUDE_STANDARD.items():
+        out[standard] = event.pop(name)
+    out["event_properties"] = event.pop("properties")
+    out["user_properties"] = event
+    return out
+
+
+def make_batches(count: int, seed: int, fmt: str = "native") -> list[bytes]:
+    """`count` gzip batches in `fmt` (native or amplitude); each batch comes from one install, as the SDK sends."""
     rng = random.Random(seed)
     now_ms = int(time.time() * 1000)
     out = []
     for _ in range(count):
         install = str(uuid.UUID(int=rng.randrange(INSTALLS) + (seed << 64), version=4))
         events = [_event(rng, install, now_ms) for _ in range(EVENTS_PER_BATCH)]
-        body = msgspec.json.encode({"schema_version": 1, "sent_at": now_ms, "events": events})
+        if fmt == "amplitude":
+            body = msgspec.json.encode({"api_key": "bench", "events": [_amplitude(e) for e in events]})
+        else:
+            body = msgspec.json.encode({"schema_version": 1, "sent_at": now_ms, "events": events})
         out.append(gzip.compress(body, 6))
     return out

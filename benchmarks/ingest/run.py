@@ -49,7 +49,7 @@ Row = tuple[str, float, float | None, float | None]
 
 
 def _post_loop(url: str, batches: list[bytes], interval: float | None, deadline: float,
-               out: list[tuple[float, int]], lock: threading.Lock) -> None:
+               out: list[tuple[float, int]], lock: threading.Lock, path: str = "/v1/batch") -> None:
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
@@ -64,7 +64,7 @@ def _post_loop(url: str, batches: list[bytes], interval: float | None, deadline:
             break
         started = time.perf_counter()
         try:
-            conn.request("POST", "/v1/batch", body=body, headers=headers)
+            conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             status = response.status
@@ -78,8 +78,8 @@ def _post_loop(url: str, batches: list[bytes], interval: float | None, deadline:
 
 
 def _loader(url: str, seed: int, count: int, connections: int, rate: float | None, duration: float,
-            ready: Any, go: Any, results: Any) -> None:
-    batches = make_batches(count, seed)
+            ready: Any, go: Any, results: Any, batches: list[bytes] | None = None, path: str = "/v1/batch") -> None:
+    batches = batches if batches is not None else make_batches(count, seed)
     share = [batches[i::connections] for i in range(connections)]
     interval = connections * EVENTS_PER_BATCH / rate if rate else None
     ready.put(seed)
@@ -87,7 +87,7 @@ def _loader(url: str, seed: int, count: int, connections: int, rate: float | Non
     deadline = time.perf_counter() + duration
     out: list[tuple[float, int]] = []
     lock = threading.Lock()
-    threads = [threading.Thread(target=_post_loop, args=(url, part, interval, deadline, out, lock))
+    threads = [threading.Thread(target=_post_loop, args=(url, part, interval, deadline, out, lock, path))
                for part in share]
     for t in threads:
         t.start()
@@ -209,6 +209,21 @@ def _floor(workdir: Path, duration_batches: int) -> float:
     return len(batches) * EVENTS_PER_BATCH / elapsed
 
 
+def _events_per_write(url: str) -> float:
+    """Events stored per group commit (one store write) so far, from the collector's /metrics."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request("GET", "/metrics")
+    page = conn.getresponse().read().decode()
+    conn.close()
+
+    def total(name: str) -> float:
+        return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", page, re.MULTILINE))
+
+    writes = total("blindai_collector_store_write_seconds_count")
+    return total("blindai_collector_events_accepted_total") / writes if writes else float("nan")
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     process.wait(60)
@@ -225,6 +240,7 @@ def _duckdb(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str]:
         # measure the loader's own scheduling delays, not the collector's.
         paced = _phase(url, process.pid, 1, PACED_CONNECTIONS, args.duration, half, 2000)
         hwm_mb = _rss_kb(process.pid, "VmHWM") / 1024
+        per_write = _events_per_write(url)
     finally:
         _stop(process)
     # The same collector on the shipped in-memory store: what the HTTP + validation + writer path costs.
@@ -248,9 +264,22 @@ def _duckdb(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str]:
         ("collector peak RSS sampled (MB)", max(sustained["peak_rss_mb"], paced["peak_rss_mb"]), None, None),
         ("collector RSS high-water mark (MB)", hwm_mb, None, None),
         ("DuckDB collector CPU s per 100k events", _per_100k(sustained, "collector"), None, None),
+        ("DuckDB events per commit (both phases)", per_write, None, None),
     ]
     statuses = f"sustained {sustained['statuses']}, paced {paced['statuses']}, memory:// {memory['statuses']}"
     return rows, statuses
+
+
+def _cpu(args: argparse.Namespace, workdir: Path) -> list[str]:
+    """CPU per event against the decode calibrator (benchmarks/ingest/cpu.py), on a fresh DuckDB collector."""
+    from benchmarks.ingest import cpu  # it imports this module's helpers
+
+    process, url = _start_collector(workdir, ["--db", str(workdir / "bench.duckdb")])
+    try:
+        figures = cpu.run(url, process.pid, args.cpu_events)
+    finally:
+        _stop(process)
+    return cpu.report(figures)
 
 
 def _per_100k(phase: dict[str, Any], name: str) -> float:
@@ -286,6 +315,7 @@ def _clickhouse(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str
                 watch = {"front": front.pid, **{f"collector{i}": p.pid for i, (p, _) in enumerate(started)}}
                 phases[n] = _phase([url for _, url in started], started[0][0].pid, args.loaders, args.connections,
                                    args.duration, None, 4000 + 100 * n, watch=watch)
+                phases[n]["per_write"] = _events_per_write(started[0][1])
             finally:
                 for process, _ in started:
                     _stop(process)
@@ -304,6 +334,9 @@ def _clickhouse(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], str
         ("chDB front CPU s per 100k events", _per_100k(one, "front"), None, None),
         ("2 collectors: their CPU s per 100k events", _per_100k(collectors_cpu, "all"), None, None),
         ("ClickHouse collector peak RSS sampled (MB)", max(one["peak_rss_mb"], two["peak_rss_mb"]), None, None),
+        # ClickHouse's advice: at least 1,000 rows an insert (or async inserts); one insert per group commit.
+        ("ClickHouse rows per insert, 1 collector", one["per_write"], 1000, one["per_write"] / 1000),
+        ("ClickHouse rows per insert, 2 collectors", two["per_write"], 1000, two["per_write"] / 1000),
     ]
     return rows, f"ClickHouse 1 collector {one['statuses']}, 2 collectors {two['statuses']}"
 
@@ -313,19 +346,26 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--loaders", type=int, default=2, help="loader processes")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections per loader")
-    parser.add_argument("--stores", default="duckdb,clickhouse",
-                        help="comma-separated: duckdb (with memory:// and the floor), clickhouse [default: both]")
+    parser.add_argument("--stores", default="cpu,duckdb,clickhouse",
+                        help="comma-separated: cpu (CPU per event against the decode calibrator, on DuckDB), duckdb "
+                             "(with memory:// and the floor), clickhouse [default: all three]")
+    parser.add_argument("--cpu-events", type=int, default=50_000,
+                        help="events per format and connection count in the cpu phases [default: 50000]")
     parser.add_argument("--quick", action="store_true", help="1 s phases: checks that it runs (smoke test)")
     args = parser.parse_args()
     stores = [name.strip() for name in args.stores.split(",") if name.strip()]
-    if not stores or set(stores) - {"duckdb", "clickhouse"}:
-        parser.error(f"--stores takes duckdb and/or clickhouse, got {args.stores!r}")
+    if not stores or set(stores) - {"cpu", "duckdb", "clickhouse"}:
+        parser.error(f"--stores takes cpu, duckdb and/or clickhouse, got {args.stores!r}")
     if args.quick:
         args.duration = 1.0
+        args.cpu_events = min(args.cpu_events, 2_000)
 
     rows: list[Row] = []
     statuses: list[str] = []
+    cpu_lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        if "cpu" in stores:
+            cpu_lines = _cpu(args, Path(tmp) / "cpu")
         for name, run in (("duckdb", _duckdb), ("clickhouse", _clickhouse)):
             if name in stores:
                 more, status = run(args, Path(tmp) / name)
@@ -342,3 +382,5 @@ def main() -> None:
     paced = f"paced phase: 1 loader x {PACED_CONNECTIONS} connections; " if "duckdb" in stores else ""
     print(f"responses: {'; '.join(statuses)}; {paced}load average now {os.getloadavg()[0]:.1f}")
     print("ratio column: value / target for throughput, target / value for latency (>= 1 meets the target)")
+    for line in cpu_lines:
+        print(line)

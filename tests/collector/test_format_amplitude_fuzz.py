@@ -89,7 +89,7 @@ def check(decode: Any, payload: Any) -> None:
         json.dumps(exc.body, allow_nan=False)  # the app answers it as JSON
         return
     assert isinstance(decoded, Decoded)
-    assert decoded.dropped_fields >= 0 and decoded.dropped_events >= 0
+    assert decoded.dropped_fields >= 0 and all(n > 0 for n in decoded.dropped_events.values())
     for row in decoded.rows:
         assert set(row) <= set(COLUMN_NAMES)
         assert row["event"] in catalogue.EVENTS and row["source"] in ("amplitude", "blindai")

@@ -138,3 +138,11 @@ def test_a_batch_over_2000_events_gets_amplitudes_413(collector: Running) -> Non
     response = collector.post("/2/httpapi", {"api_key": "k", "events": events})
     assert response.status_code == 413
     assert response.json() == {"code": 413, "error": "Payload too large"}
+
+
+def test_a_batch_whose_events_are_all_refused_says_why(collector: Running) -> None:
+    unknown = [amp_event(event_type="Purchase", insert_id=f"id-{i}") for i in range(3)]
+    response = collector.post("/2/httpapi", {"api_key": "k", "events": unknown})
+    assert response.status_code == 200, response.text
+    assert (response.json()["events_ingested"], response.json()["dropped"]) == (0, {"unknown_event": 3})
+    assert collector.store.rows() == []

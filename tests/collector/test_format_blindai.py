@@ -137,13 +137,13 @@ def test_client_copies_of_server_events_are_dropped_whole_and_counted() -> None:
     copy_run = run_model(user_id=CLIENT_UID, device_id="blindai_python") | {"event_type": "client_run_model"}
     decoded = blindai.decode([copy_send, send_model(), copy_run])
     assert [r["event"] for r in decoded.rows] == ["model_uploaded"]
-    assert decoded.dropped_events == 2
+    assert decoded.dropped_events == {"unknown_event": 2}
     assert CLIENT_UID not in json.dumps(decoded.rows)
 
 
 def test_unknown_event_types_are_dropped_and_counted_not_refused() -> None:
     decoded = blindai.decode([{"event_type": "send_dataset", "whatever": [1, 2]}, started()])
-    assert decoded.dropped_events == 1 and len(decoded.rows) == 1
+    assert decoded.dropped_events == {"unknown_event": 1} and len(decoded.rows) == 1
 
 
 def test_mock_mode_servers_get_a_stable_placeholder_install_id() -> None:
@@ -214,7 +214,7 @@ def test_client_facts_on_started_are_dropped_because_no_client_caused_it() -> No
 
 def test_an_empty_array_decodes_to_nothing() -> None:
     decoded = blindai.decode([])
-    assert (decoded.rows, decoded.dropped_events, decoded.dropped_fields) == ([], 0, 0)
+    assert (decoded.rows, decoded.dropped_events, decoded.dropped_fields) == ([], {}, 0)
 
 
 def test_decode_event_returns_a_row_or_none() -> None:

@@ -111,3 +111,11 @@ def test_a_private_model_name_is_stored_only_as_a_keyed_hash(collector: Running)
     [row] = collector.store.rows()
     assert row["model_name"].startswith("h:")
     assert "acme" not in json.dumps(row, default=str)
+
+
+def test_a_batch_whose_events_are_all_refused_says_why(collector: Running) -> None:
+    copy = ERA_C[1] | {"event_type": "client_send_model"}  # a client's copy: dropped whole, as the original did
+    response = collector.post("/blindai", [copy, copy | {"event_type": "send_dataset"}])
+    assert response.status_code == 200, response.text
+    assert response.json() == {"accepted": 0, "duplicates": 0, "dropped_fields": 0, "dropped": {"unknown_event": 2}}
+    assert collector.store.rows() == []

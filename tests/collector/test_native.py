@@ -19,7 +19,7 @@ def test_a_batch_is_stored_with_every_catalogue_field_in_its_column(collector: C
     with collector.client() as http:
         r = http.post("/v1/batch", json=batch(e))
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 1, "duplicates": 0, "dropped_fields": 0}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "dropped_fields": 0, "dropped": {}}
     [row] = collector.store.rows()
     assert row["event_id"] == e["event_id"] and row["event"] == "model_run" and row["time"] == NOW_MS
     assert row["install_id"] == e["install_id"] and row["source"] == "native"
@@ -36,7 +36,8 @@ def test_unknown_fields_and_events_are_dropped_and_counted_not_refused(collector
         r = http.post("/v1/batch", json=batch(known, wrong_place, unknown, future_field=1))
         page = http.get("/metrics").text
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 2, "duplicates": 0, "dropped_fields": 4}
+    assert r.json() == {"accepted": 2, "duplicates": 0, "dropped_fields": 4,
+                        "dropped": {"unknown_event": 1}}
     rows = {row["event_id"]: row for row in collector.store.rows()}
     assert set(rows) == {known["event_id"], wrong_place["event_id"]}
     assert rows[wrong_place["event_id"]]["model_name"] is None
@@ -61,7 +62,8 @@ def test_a_retried_batch_is_stored_once(collector: Collector) -> None:
         again = http.post("/v1/batch", json=batch(*events, events[0]))
         page = http.get("/metrics").text
     assert first.json()["duplicates"] == 0
-    assert again.status_code == 200 and again.json() == {"accepted": 6, "duplicates": 6, "dropped_fields": 0}
+    assert again.status_code == 200 and again.json() == {"accepted": 6, "duplicates": 6, "dropped_fields": 0,
+                                                         "dropped": {}}
     assert collector.store.summary()["events"] == 5
     assert metric(page, "blindai_collector_events_deduplicated_total") == 6
 
@@ -141,3 +143,12 @@ def test_old_servers_and_amplitude_senders_pass_the_write_key_where_they_can() -
         assert refused.status_code == 401 and refused.json()["code"] == 401  # Amplitude's error shape
         assert http.post("/2/httpapi", json={**amp, "api_key": "k-one"}).status_code == 200
         assert c.store.summary()["events"] == 2
+
+
+def test_a_batch_whose_events_are_all_refused_says_why(collector: Collector) -> None:
+    unknown = [event("model_trained"), event("model_trained")]
+    with collector.client() as http:
+        r = http.post("/v1/batch", json=batch(*unknown))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 0, "duplicates": 0, "dropped_fields": 0, "dropped": {"unknown_event": 2}}
+    assert collector.store.rows() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,25 @@ def test_db_and_store_exclude_each_other(tmp_path: Path) -> None:
 def test_an_unusable_store_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", "--store", "nosuch://x"])
     assert result.exit_code == 1 and "cannot open the store" in result.output
+
+
+def test_a_port_in_use_fails_before_creating_the_duckdb_file_or_its_key_file(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "t.duckdb"), "--port", str(port)])
+    assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []  # no t.duckdb, no t.duckdb.wal, no t.duckdb.model-name-key
+
+
+def test_a_db_in_a_missing_directory_is_told_so_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "no-such-dir" / "t.duckdb"
+    result = CliRunner().invoke(cli, ["serve", "--db", str(db), "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: --db {db}: the directory {db.parent} does not exist (create it, or give another path)"]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -268,3 +268,42 @@ def test_the_writer_offers_upkeep_after_each_group_saying_whether_batches_wait()
     finally:
         assert writer.stop(WAIT)
     assert store.idle == [False, True, True]
+
+
+@pytest.fixture
+def lingering(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A writer whose wait for requests on their way is longer than any test: only their arrival ends it."""
+    monkeypatch.setattr("blindai_telemetry.collector.writer.LINGER", 4 * WAIT)
+    store = GatedStore()
+    store.gate.set()
+    writer = Writer(store, Metrics())
+    writer.start()
+    yield store, writer
+    writer.stop(WAIT)
+
+
+def test_a_batch_waits_for_a_request_on_its_way_and_both_are_committed_together(lingering: Any) -> None:
+    store, writer = lingering
+    with writer.arriving():  # a second request, its body still being read
+        with writer.arriving():
+            first = writer.submit_rows(_rows(2))
+        assert not first.done()  # held back for the request on its way (LINGER outlasts this test)
+        second = writer.submit_rows(_rows(3))
+    assert [first.result(WAIT), second.result(WAIT)] == [BatchResult(2, 0), BatchResult(3, 0)]
+    assert [len(w) for w in store.writes] == [5]
+
+
+def test_a_lone_batch_is_committed_without_waiting(lingering: Any) -> None:
+    store, writer = lingering
+    assert writer.submit_rows(_rows(2)).result(WAIT) == BatchResult(2, 0)  # LINGER is 4 x WAIT: no wait
+    assert [len(w) for w in store.writes] == [2]
+
+
+def test_a_request_refused_on_its_way_releases_the_waiting_batch(lingering: Any) -> None:
+    store, writer = lingering
+    with writer.arriving():
+        with writer.arriving():
+            first = writer.submit_rows(_rows(2))
+        assert not first.done()
+    assert first.result(WAIT) == BatchResult(2, 0)  # the other request left without rows (a 4xx, say)
+    assert [len(w) for w in store.writes] == [2]

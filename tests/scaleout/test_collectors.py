@@ -68,7 +68,7 @@ def test_a_batch_retried_through_other_collectors_is_acknowledged_as_duplicates(
 ) -> None:
     first, second, third = collectors
     batch = events(str(uuid.uuid4()), 20)
-    assert post(first, batch).json() == {"accepted": 20, "duplicates": 0, "dropped_fields": 0}
+    assert post(first, batch).json() == {"accepted": 20, "duplicates": 0, "dropped_fields": 0, "dropped": {}}
     assert post(second, batch).json()["duplicates"] == 20
     assert post(third, batch[:5] + events(batch[0]["install_id"], 1)).json()["duplicates"] == 5
     assert len(stored_ids(store, batch[0]["install_id"])) == 21
@@ -106,7 +106,7 @@ def test_events_sent_after_a_deletion_are_stored_whichever_collector_gets_them(
     assert post(a, old).status_code == 200
     wait_done(a, delete(b, install))
     assert stored_ids(store, install) == []
-    assert post(c, old).json() == {"accepted": 10, "duplicates": 0, "dropped_fields": 0}
+    assert post(c, old).json() == {"accepted": 10, "duplicates": 0, "dropped_fields": 0, "dropped": {}}
     new = events(install, 5)
     assert post(a, new).status_code == 200
     assert sorted(stored_ids(store, install)) == sorted(e["event_id"] for e in old + new)

@@ -26,6 +26,8 @@ from blindai_telemetry import environment_variables as ev
 if TYPE_CHECKING:
     import uvicorn
 
+    from blindai_telemetry.collector.settings import CollectorSettings
+
 DEFAULT_DB = "./telemetry.duckdb"
 #: Seconds uvicorn waits for requests in flight at SIGTERM: a batch waits at most for one group commit.
 GRACEFUL_SHUTDOWN_TIMEOUT = 30
@@ -147,6 +149,34 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
             "and the dashboard must be protected"
         )
 
+    _check_db_directory(db)
+    # The port first: a collector that cannot listen must leave nothing behind (no DuckDB file, no key file).
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    with contextlib.closing(sock):
+        _run(sock, settings, db, store_url, model_name_key_file, max_pending_events, log_level)
+
+
+def _check_db_directory(db: str | None) -> None:
+    """A `--db` in a directory that does not exist is the operator's typo, not another process's file: say so."""
+    if db is None:
+        return
+    directory = Path(db).resolve().parent
+    if not directory.is_dir():
+        raise _BadPath(f"--db {db}: the directory {directory} does not exist (create it, or give another path)")
+
+
+class _BadPath(click.ClickException):
+    """A path given on the command line cannot be used: a usage error (exit 2), told in one line."""
+
+    exit_code = 2
+
+
+def _run(sock: socket.socket, settings: CollectorSettings, db: str | None, store_url: str | None,
+         model_name_key_file: str | None, max_pending_events: int | None, log_level: str) -> None:
+    """Open the store, serve on `sock` until a signal, close the store."""
     import uvicorn
 
     from blindai_telemetry.collector.app import create_app
@@ -166,11 +196,7 @@ def serve(db: str | None, store_url: str | None, host: str, port: int, admin_tok
             except OSError as exc:
                 raise click.ClickException(f"cannot read or create {model_name_key_file}: {exc}") from None
             settings = dataclasses.replace(settings, model_name_key=key)
-        try:
-            sock = _bind(host, port)
-        except OSError as exc:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        bound_port = sock.getsockname()[1]
+        host, bound_port = settings.host, sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"blindai-telemetry collector listening on http://{shown}:{bound_port}", err=True)
         click.echo(dashboard_line(shown, bound_port, settings.admin_token is not None), err=True)

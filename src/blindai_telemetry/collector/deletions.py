@@ -26,11 +26,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector import auth, openapi
+from blindai_telemetry.collector import openapi
 from blindai_telemetry.collector.body import BodyError, read_json
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.collector.ratelimit import TokenBucket
 from blindai_telemetry.collector.writer import BufferFull, Writer
+from blindai_telemetry.service import auth
 from blindai_telemetry.stores.base import Deletion, Store, StoreError
 
 logger = logging.getLogger("blindai_telemetry.collector.deletions")

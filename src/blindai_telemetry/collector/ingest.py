@@ -20,14 +20,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from blindai_telemetry.collector import auth, openapi
+from blindai_telemetry.collector import openapi
 from blindai_telemetry.collector.body import BodyError, read_json
-from blindai_telemetry.collector.formats import Decoded, FormatError, amplitude, blindai, native
+from blindai_telemetry.collector.formats import Format, FormatError, amplitude, blindai, native
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.collector.ratelimit import InstallRateLimiter
 from blindai_telemetry.collector.settings import CollectorSettings
-from blindai_telemetry.collector.validate import ValidationError, check_rows
+from blindai_telemetry.collector.validate import Checked, ValidationError, check_rows
 from blindai_telemetry.collector.writer import BatchResult, BufferFull, RowsRefused, Writer
+from blindai_telemetry.service import auth
 from blindai_telemetry.stores.base import StoreError
 
 logger = logging.getLogger("blindai_telemetry.collector.ingest")
@@ -49,22 +50,6 @@ class Refused(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class _Format:
-    source: str
-    strict: bool
-
-    def error(self, status: int, message: str) -> dict[str, Any]:
-        if self.source == amplitude.SOURCE:
-            return amplitude.too_large_body() if status == 413 else {"code": status, "error": message}
-        return {"error": message}
-
-
-_NATIVE = _Format("native", strict=True)
-_AMPLITUDE = _Format(amplitude.SOURCE, strict=False)
-_BLINDAI = _Format(blindai.SOURCE, strict=False)
-
-
 def _event_count(payload: Any) -> int:
     if isinstance(payload, list):
         return len(payload)
@@ -73,35 +58,69 @@ def _event_count(payload: Any) -> int:
     return 0
 
 
-def _check_key(request: Request, fmt: _Format, payload: Any) -> None:
+def _check_key(request: Request, fmt: Format, payload: Any) -> None:
     settings: CollectorSettings = request.app.state.settings
     if not settings.write_keys:
         return
-    offered = [auth.bearer_token(request)]
-    if fmt is _AMPLITUDE:
-        offered.append(amplitude.api_key_of(payload))  # Amplitude's SDKs can only send their key in the body
-    elif fmt is _BLINDAI:
-        # Old servers cannot add headers, only a URL: `.../blindai?write_key=KEY` (the request log omits queries).
-        offered.append(request.query_params.get("write_key"))
+    offered = [auth.bearer_token(request), fmt.offered_key(payload, request.query_params)]
     # Constant-time comparison: a write key is a secret and timing must not reveal its prefix.
     if not any(key is not None and hmac.compare_digest(key.encode(), k.encode())
                for key in offered for k in settings.write_keys):
         raise Refused(401, "write_key", fmt.error(401, "write key required (Authorization: Bearer <key>)"))
 
 
-def _decode(fmt: _Format, payload: Any, settings: CollectorSettings) -> Decoded:
-    if fmt is _NATIVE:
-        return native.decode(payload)
-    # Senders that may send model names in clear: public names pass, others are hashed with the collector's key.
-    if fmt is _AMPLITUDE:
-        return amplitude.decode(payload, model_name_key=settings.model_name_key)
-    return blindai.decode(payload, model_name_key=settings.model_name_key)
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of an accepted request's events."""
+
+    result: BatchResult
+    dropped_fields: int
+    #: Events dropped whole, by reason: answered as `dropped`, so that `accepted: 0` says why.
+    dropped: dict[str, int]
+    size: int  # inflated body size, in bytes
+
+    def answer(self, fmt: Format) -> dict[str, Any]:
+        """The format's 200 body."""
+        return fmt.answer(self.result.inserted + self.result.duplicates, self.result.duplicates,
+                          self.dropped_fields, self.dropped, self.size)
 
 
-async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int]:
-    """Run a request through every step; returns (write result, dropped fields, inflated size)."""
-    settings: CollectorSettings = request.app.state.settings
+async def _ingest(request: Request, fmt: Format) -> _Outcome:
+    """Run a request through every step, to its durable commit."""
+    writer: Writer = request.app.state.writer
+    with writer.arriving():  # the writer may wait for this request to make one larger commit
+        payload, size = await _read(request, fmt)
+        checked, dropped_fields, dropped_events, per_install = _check(request, fmt, payload)
+        try:
+            future = writer.submit_rows(checked.rows)
+        except BufferFull as exc:
+            request.app.state.limiter.give_back(per_install)
+            raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
+    try:
+        result = await asyncio.wrap_future(future)
+    except (RowsRefused, StoreError) as exc:
+        request.app.state.limiter.give_back(per_install)  # nothing was stored: a retry must not be charged twice
+        if isinstance(exc, RowsRefused):
+            raise Refused(400, "invalid", fmt.error(400, f"the store refused the batch: {exc}")) from None
+        raise Refused(503, "store_error", fmt.error(503, "the store is unavailable; retry later"),
+                      RETRY_AFTER_BUSY) from None
     metrics: Metrics = request.app.state.metrics
+    # Counted once the batch is stored, so that a refused batch and its retry are not counted twice; and not
+    # when every event was a duplicate: that is the SDK re-sending a batch whose answer it did not get, and its
+    # counters were counted the first time. (A retried batch carrying counters but no event cannot be told
+    # apart from a new one: it is counted again.)
+    if result.inserted or not checked.rows:
+        for reason, n in fmt.sdk_dropped(payload).items():
+            metrics.sdk_dropped.labels(reason).inc(n)
+    metrics.dropped_fields.inc(dropped_fields)
+    metrics.dropped_events.inc(sum(dropped_events.values()))
+    metrics.accepted.labels(fmt.source).inc(result.inserted)
+    return _Outcome(result, dropped_fields, dict(dropped_events), size)
+
+
+async def _read(request: Request, fmt: Format) -> tuple[Any, int]:
+    """The request's parsed JSON body and its inflated size, within the limits; the key checked."""
+    settings: CollectorSettings = request.app.state.settings
     try:
         payload, size = await read_json(request, max_sent=settings.max_body_bytes,
                                         max_inflated=settings.max_inflated_bytes, timeout=settings.body_timeout)
@@ -113,50 +132,31 @@ async def _ingest(request: Request, fmt: _Format) -> tuple[BatchResult, int, int
         message = f"{count} events in one request; at most {settings.max_events_per_batch}"
         raise Refused(413, "too_many_events", fmt.error(413, message))
     _check_key(request, fmt, payload)
+    return payload, size
+
+
+def _check(request: Request, fmt: Format, payload: Any) -> tuple[Checked, int, Counter[str], Counter[str]]:
+    """Decode and validate the rows, then charge the rate limit: (rows, dropped fields, dropped events, charge)."""
+    settings: CollectorSettings = request.app.state.settings
     try:
-        decoded = _decode(fmt, payload, settings)
+        # Senders that may send model names in clear: public names pass, others are hashed with the collector's key.
+        decoded = fmt.decode(payload, settings.model_name_key)
         received_at = int(time.time() * 1000)
         checked = check_rows(decoded.rows, source=fmt.source, received_at_ms=received_at, strict=fmt.strict)
     except FormatError as exc:
         raise Refused(exc.status, "invalid", exc.body) from None
     except ValidationError as exc:
         raise Refused(400, "invalid", fmt.error(400, str(exc))) from None
-
     limiter: InstallRateLimiter = request.app.state.limiter
     per_install = Counter(row["install_id"] for row in checked.rows)
     throttled = limiter.take(per_install)
     if throttled:
         wait = limiter.retry_after(throttled)
-        if fmt is _AMPLITUDE:
-            rates = {install: int(limiter.rate) for install in throttled}
-            body = amplitude.throttled_body(rates, event_count=count, eps_threshold=int(limiter.rate))
-        else:
-            body = fmt.error(429, f"rate limit: at most {limiter.rate:g} events/s per install")
+        message = f"rate limit: at most {limiter.rate:g} events/s per install"
+        body = fmt.throttled(message, throttled, limiter.rate, _event_count(payload))
         raise Refused(429, "rate_limited", body, retry_after=wait)
-
-    writer: Writer = request.app.state.writer
-    try:
-        result = await asyncio.wrap_future(writer.submit_rows(checked.rows))
-    except (BufferFull, RowsRefused, StoreError) as exc:
-        limiter.give_back(per_install)  # nothing was stored: the sender's retry must not be charged twice
-        if isinstance(exc, RowsRefused):
-            raise Refused(400, "invalid", fmt.error(400, f"the store refused the batch: {exc}")) from None
-        if isinstance(exc, BufferFull):
-            raise Refused(503, "busy", fmt.error(503, f"{exc}; retry later"), RETRY_AFTER_BUSY) from None
-        raise Refused(503, "store_error", fmt.error(503, "the store is unavailable; retry later"),
-                      RETRY_AFTER_BUSY) from None
-    # Counted once the batch is stored, so that a refused batch and its retry are not counted twice; and not
-    # when every event was a duplicate: that is the SDK re-sending a batch whose answer it did not get, and its
-    # counters were counted the first time. (A retried batch carrying counters but no event cannot be told
-    # apart from a new one: it is counted again.)
-    if fmt is _NATIVE and (result.inserted or not checked.rows):
-        for reason, n in native.sdk_dropped(payload).items():
-            metrics.sdk_dropped.labels(reason).inc(n)
-    dropped_fields = decoded.dropped_fields + checked.dropped_fields
-    metrics.dropped_fields.inc(dropped_fields)
-    metrics.dropped_events.inc(decoded.dropped_events + checked.dropped_events)
-    metrics.accepted.labels(fmt.source).inc(result.inserted)
-    return result, dropped_fields, size
+    return (checked, decoded.dropped_fields + checked.dropped_fields,
+            decoded.dropped_events + checked.dropped_events, per_install)
 
 
 def _refusal(request: Request, exc: Refused) -> JSONResponse:
@@ -177,35 +177,27 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _respond(request: Request, fmt: Format) -> JSONResponse:
+    try:
+        outcome = await _ingest(request, fmt)
+    except Refused as exc:
+        return _refusal(request, exc)
+    return JSONResponse(outcome.answer(fmt))
+
+
 @router.post("/v1/batch", openapi_extra=openapi.request_body(openapi.native_batch()), responses=_ERRORS,
              summary="Native batches from the SDK (docs/wire-format.md)")
 async def native_batch(request: Request) -> JSONResponse:
-    try:
-        result, dropped, _ = await _ingest(request, _NATIVE)
-    except Refused as exc:
-        return _refusal(request, exc)
-    return JSONResponse({"accepted": result.inserted + result.duplicates, "duplicates": result.duplicates,
-                         "dropped_fields": dropped})
+    return await _respond(request, native.FORMAT)
 
 
 @router.post("/2/httpapi", openapi_extra=openapi.request_body(openapi.amplitude_batch()), responses=_ERRORS,
              summary="Amplitude HTTP V2 compatible ingestion")
 async def amplitude_batch(request: Request) -> JSONResponse:
-    try:
-        result, _, size = await _ingest(request, _AMPLITUDE)
-    except Refused as exc:
-        return _refusal(request, exc)
-    # Amplitude counts every event it took, including the ones it deduplicated by insert_id.
-    ingested = result.inserted + result.duplicates
-    return JSONResponse(amplitude.success_body(ingested, size))
+    return await _respond(request, amplitude.FORMAT)
 
 
 @router.post("/blindai", openapi_extra=openapi.request_body(openapi.blindai_batch()), responses=_ERRORS,
              summary="The original BlindAI servers' format (a bare array of events)")
 async def blindai_batch(request: Request) -> JSONResponse:
-    try:
-        result, dropped, _ = await _ingest(request, _BLINDAI)
-    except Refused as exc:
-        return _refusal(request, exc)
-    return JSONResponse({"accepted": result.inserted + result.duplicates, "duplicates": result.duplicates,
-                         "dropped_fields": dropped})
+    return await _respond(request, blindai.FORMAT)

@@ -10,11 +10,13 @@ mode (formats from senders we do not control) the value is dropped and counted i
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from blindai_telemetry import catalogue
+from blindai_telemetry.collector.formats import INVALID_EVENT, UNKNOWN_EVENT
 from blindai_telemetry.collector.scrub import id_looks_personal, is_uuid, looks_personal
 from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.base import COLUMN_NAMES
@@ -41,7 +43,8 @@ class ValidationError(Exception):
 class Checked:
     rows: CheckedRows = field(default_factory=CheckedRows)
     dropped_fields: int = 0
-    dropped_events: int = 0
+    #: Events dropped whole, by reason (`formats.UNKNOWN_EVENT`, `formats.INVALID_EVENT`).
+    dropped_events: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -133,76 +136,84 @@ def check_rows(
 ) -> Checked:
     """Hold decoded rows to the catalogue; raises `ValidationError` in strict mode only."""
     out = Checked()
-    max_len = catalogue.MAX_STRING_LENGTH
     for index, row in enumerate(rows):
         problem = _required(row, index)
         if problem is not None:
             if strict:
                 raise ValidationError(problem)
-            out.dropped_events += 1
+            out.dropped_events[INVALID_EVENT] += 1
             continue
         event = row["event"]
         plan = _PLANS.get(event)
         if plan is None:
             # An event this collector does not know (a newer SDK, or junk): dropped and counted, not an error,
             # so that an old collector still stores what it knows of a newer sender's batch.
-            out.dropped_events += 1
+            out.dropped_events[UNKNOWN_EVENT] += 1
             continue
         clean = _EMPTY_ROW.copy()
         clean.update(event_id=row["event_id"], event=event, time=row["time"], install_id=row["install_id"],
                      received_at=received_at_ms, source=source)
         extra: dict[str, Any] = {}
-        items: list[tuple[str, Any]] = list(row.items())
-        top = len(items)  # items past this index come from `properties`
-        nested = row.get("properties")
-        if nested is not None:
-            if isinstance(nested, Mapping):
-                items.extend(nested.items())
-            elif strict:
-                raise ValidationError(f"events[{index}].properties: expected an object")
-            else:
-                out.dropped_fields += 1
-        for position, (key, value) in enumerate(items):
-            if value is None:
-                continue
+        for key, value in _fields(row, index, strict, out):
             spec = plan.get(key)
             if spec is None:
-                if key in _ENVELOPE and position < top:
-                    continue  # the envelope, or the properties object itself
                 out.dropped_fields += 1  # not in the catalogue, not a property of this event, or misplaced
                 continue
-            # The type checks are inlined: this loop runs for every field of every event.
-            kind, t = spec.kind, type(value)
-            if kind is str:
-                ok = t is str and value != "" and "\x00" not in value and (
-                    spec.choices is None or value in spec.choices)
-            elif kind is float:
-                if t is int:
-                    value, t = float(value), float
-                ok = t is float and 0.0 <= value <= _FLOAT_MAX
-            elif kind is int:
-                ok = t is int and 0 <= value <= spec.maximum
-            else:
-                ok = t is bool
-            if not ok:
-                # A value outside a field's choices is dropped even in strict mode: a newer SDK may know
-                # more modes or error kinds than this collector.
-                if strict and not (spec.choices and t is str):
-                    raise ValidationError(f"events[{index}].{key}: expected {_describe(spec.field)}")
+            value = _checked_value(spec, key, value, index, strict)
+            if value is _DROPPED:
                 out.dropped_fields += 1
-                continue
-            if t is str:
-                if len(value) > max_len:
-                    if strict:
-                        raise ValidationError(f"events[{index}].{key}: longer than {max_len} characters")
-                    value = value[:max_len]
-                if spec.scrub and _personal(value):
-                    out.dropped_fields += 1  # looks like an address, a path or a secret: never stored
-                    continue
-            if spec.column:
+            elif spec.column:
                 clean[key] = value
             else:
                 extra[key] = value
         clean["properties"] = extra or None
         out.rows.append(clean)
     return out
+
+
+def _fields(row: Mapping[str, Any], index: int, strict: bool, out: Checked) -> list[tuple[str, Any]]:
+    """The row's fields to check: top-level ones past the envelope, then those of `properties`; nulls skipped."""
+    items = [(key, value) for key, value in row.items() if value is not None and key not in _ENVELOPE]
+    nested = row.get("properties")
+    if nested is not None:
+        if isinstance(nested, Mapping):
+            items.extend((key, value) for key, value in nested.items() if value is not None)
+        elif strict:
+            raise ValidationError(f"events[{index}].properties: expected an object")
+        else:
+            out.dropped_fields += 1
+    return items
+
+
+#: What `_checked_value` returns for a value to drop (and count).
+_DROPPED: Any = object()
+
+
+def _checked_value(spec: _Spec, key: str, value: Any, index: int, strict: bool) -> Any:
+    """`value` as stored for the field `spec`, or `_DROPPED`; raises `ValidationError` in strict mode."""
+    # The type checks are inlined: this runs for every field of every event.
+    kind, t = spec.kind, type(value)
+    if kind is str:
+        ok = t is str and value != "" and "\x00" not in value and (spec.choices is None or value in spec.choices)
+    elif kind is float:
+        if t is int:
+            value, t = float(value), float
+        ok = t is float and 0.0 <= value <= _FLOAT_MAX
+    elif kind is int:
+        ok = t is int and 0 <= value <= spec.maximum
+    else:
+        ok = t is bool
+    if not ok:
+        # A value outside a field's choices is dropped even in strict mode: a newer SDK may know more modes or
+        # error kinds than this collector.
+        if strict and not (spec.choices and t is str):
+            raise ValidationError(f"events[{index}].{key}: expected {_describe(spec.field)}")
+        return _DROPPED
+    if t is str:
+        if len(value) > catalogue.MAX_STRING_LENGTH:
+            if strict:
+                raise ValidationError(f"events[{index}].{key}: longer than {catalogue.MAX_STRING_LENGTH} characters")
+            value = value[:catalogue.MAX_STRING_LENGTH]
+        if spec.scrub and _personal(value):
+            return _DROPPED  # looks like an address, a path or a secret: never stored
+    return value

@@ -20,11 +20,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
-from blindai_telemetry.collector.auth import require_viewer
 from blindai_telemetry.dashboard import export, queries
 from blindai_telemetry.dashboard.filters import MAX_WINDOW_DAYS, NAME_PATTERN, Filters, Granularity, Mode
 from blindai_telemetry.dashboard.periods import partial_periods
 from blindai_telemetry.dashboard.queries import PANELS, NoSQLError, PerformanceBy, Table
+from blindai_telemetry.service.auth import require_viewer
 from blindai_telemetry.stores.base import Store, StoreError
 
 STATIC_DIR = Path(__file__).parent / "static"

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from blindai_telemetry.collector.auth import require_admin
 from blindai_telemetry.dashboard.filters import FIRST_DAY, LAST_DAY
 from blindai_telemetry.publish import figures
+from blindai_telemetry.service.auth import require_admin
 from blindai_telemetry.stores.base import Store, StoreError
 
 router = APIRouter()

@@ -1,14 +1,23 @@
 """Wire formats the collector accepts, each decoded into rows of the public `events` table.
 
-A decoder takes the parsed JSON body and returns `Decoded`; it checks what its format requires (and raises
-`FormatError` with the format's own error shape), then the app passes the rows through the catalogue
-validation shared by all formats (defence in depth) before they reach the store.
+Each format is one `Format` object (`native.FORMAT`, `amplitude.FORMAT`, `blindai.FORMAT`), all the ingestion
+route knows of it: `decode()` takes the parsed JSON body and returns `Decoded` (rows whose `install_id` the
+format chose: the SDK's own id, Amplitude's `user_id` else `device_id`, an old server's uid), or raises
+`FormatError` with the format's own error shape; `error()` and `answer()` shape the other answers; `offered_key()`
+says where besides the Authorization header a sender of this format can put its write key. The route then passes
+the rows through the catalogue validation shared by all formats (defence in depth) before they reach the store.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+#: Why an event was dropped whole (the `dropped` object of an ingestion response, docs/wire-format.md).
+UNKNOWN_EVENT = "unknown_event"
+INVALID_EVENT = "invalid_event"
 
 
 @dataclass
@@ -17,8 +26,42 @@ class Decoded:
     rows: list[dict[str, Any]] = field(default_factory=list)
     #: Fields the decoder dropped because the catalogue does not know them.
     dropped_fields: int = 0
-    #: Events the decoder dropped whole (unknown event type), counted, not an error.
-    dropped_events: int = 0
+    #: Events the decoder dropped whole (unknown event type), counted by reason, not an error.
+    dropped_events: Counter[str] = field(default_factory=Counter)
+
+
+class Format:
+    """One wire format, as the ingestion route sees it; the defaults are the native format's shapes."""
+
+    #: The `source` column of the rows it stores, and the label of its metrics.
+    source: str = ""
+    #: Strict: a wrong value refuses the batch (our SDK's format); else it is dropped and counted.
+    strict: bool = False
+
+    def decode(self, payload: Any, model_name_key: bytes | None) -> Decoded:
+        """The rows of a parsed body; `model_name_key` hashes model names a sender may send in clear."""
+        raise NotImplementedError
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        """The body of a refusal with `status`."""
+        return {"error": message}
+
+    def throttled(self, message: str, installs: Collection[str], rate: float, event_count: int) -> dict[str, Any]:
+        """The body of a 429 for `installs` over `rate` events/s."""
+        return self.error(429, message)
+
+    def offered_key(self, payload: Any, query: Mapping[str, str]) -> str | None:
+        """A write key sent elsewhere than in the Authorization header (senders that cannot set headers)."""
+        return None
+
+    def answer(self, accepted: int, duplicates: int, dropped_fields: int, dropped: dict[str, int],
+               size: int) -> dict[str, Any]:
+        """The 200 body once the batch is stored (docs/wire-format.md)."""
+        return {"accepted": accepted, "duplicates": duplicates, "dropped_fields": dropped_fields, "dropped": dropped}
+
+    def sdk_dropped(self, payload: Any) -> dict[str, int]:
+        """The sender's own drop counters carried by the batch, by reason (our SDK's only)."""
+        return {}
 
 
 class FormatError(Exception):

@@ -30,11 +30,12 @@ Mapping into the `events` table:
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.formats import Decoded, FormatError, blindai
+from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, Format, FormatError, blindai
 
 SOURCE = "amplitude"
 MAX_STRING_LENGTH = 1024
@@ -272,7 +273,7 @@ def decode(payload: Any, *, model_name_key: bytes | None = None) -> Decoded:
             continue
         decoded.dropped_fields += mapped.dropped_fields
         if mapped.row is None:
-            decoded.dropped_events += 1
+            decoded.dropped_events[UNKNOWN_EVENT] += 1
             continue
         if mapped.id_material is not None:
             material[len(decoded.rows)] = mapped.id_material
@@ -312,3 +313,28 @@ def throttled_body(devices: dict[str, int], *, event_count: int = 0, eps_thresho
         "exceeded_daily_quota_devices": {},
         "exceeded_daily_quota_users": {},
     }
+
+
+class _Amplitude(Format):
+    source = SOURCE
+
+    def decode(self, payload: Any, model_name_key: bytes | None) -> Decoded:
+        return decode(payload, model_name_key=model_name_key)
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        return too_large_body() if status == 413 else {"code": status, "error": message}
+
+    def throttled(self, message: str, installs: Collection[str], rate: float, event_count: int) -> dict[str, Any]:
+        return throttled_body(dict.fromkeys(installs, int(rate)), event_count=event_count, eps_threshold=int(rate))
+
+    def offered_key(self, payload: Any, query: Mapping[str, str]) -> str | None:
+        return api_key_of(payload)  # Amplitude's SDKs can only send their key in the body
+
+    def answer(self, accepted: int, duplicates: int, dropped_fields: int, dropped: dict[str, int],
+               size: int) -> dict[str, Any]:
+        # Amplitude counts every event it took, including the ones it deduplicated by insert_id; `dropped` is
+        # ours, and Amplitude's SDKs ignore keys they do not know.
+        return {**success_body(accepted, size), "dropped": dropped}
+
+
+FORMAT: Format = _Amplitude()

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.formats import Decoded, FormatError
+from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, Format, FormatError
 from blindai_telemetry.privacy import hashed_model_name
 from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS
 
@@ -281,14 +281,30 @@ def map_event(obj: Any, *, model_names: ModelNames | None = None) -> Mapped:
         "time": time_ms(obj.get("time")),
     }
     device_id = _optional(obj, "device_id", str, "device_id")
+    dropped = _map_top(obj, row, device_id)
+    allowed = catalogue.allowed_properties(event)
+    dropped += _map_user(obj, row, device_id, allowed)
+    props = _variant(event_type, obj)
+    _map_model_name(props, VARIANTS[event_type], row, allowed, model_names)
+    dropped += _map_props(props, VARIANTS[event_type], row)
+    material = _id_material(obj, event_type, props)
+    row["event_id"] = content_id(material)
+    return Mapped(row=row, dropped_fields=dropped, id_material=material)
+
+
+def _map_top(obj: dict[str, Any], row: dict[str, Any], device_id: str | None) -> int:
+    """The event's own fields (version, the OS in `device_id`) into `row`; returns how many were dropped."""
     app_version = _optional(obj, "app_version", str, "app_version")
     if app_version:
         row["app_version"] = app_version
     if device_id and (os_name := _OS_NAME.fullmatch(device_id.split(" - ", 1)[0].strip())):
         row["os_name"] = os_name.group(0)
     dropped = _count_present(obj, _TOP_DROPPED)
-    dropped += sum(1 for k, v in obj.items() if v is not None and k not in _KNOWN_TOP)
+    return dropped + sum(1 for k, v in obj.items() if v is not None and k not in _KNOWN_TOP)
 
+
+def _map_user(obj: dict[str, Any], row: dict[str, Any], device_id: str | None, allowed: frozenset[str]) -> int:
+    """`user_properties` (mode, uptime, the client's facts) into `row`; returns how many were dropped."""
     user = obj.get("user_properties")
     if user is None:
         user = {}
@@ -302,7 +318,7 @@ def map_event(obj: Any, *, model_names: ModelNames | None = None) -> Mapped:
             raise EventError("user_properties.uptime", "'uptime' must not be negative")
         if (value := catalogue_value("uptime_s", uptime)) is not None:
             row["uptime_s"] = value
-    allowed = catalogue.allowed_properties(event)
+    dropped = 0
     for source_name, target in _USER_MAPPED.items():
         value = _optional(user, source_name, str, f"user_properties.{source_name}")
         if value is None:
@@ -312,13 +328,11 @@ def map_event(obj: Any, *, model_names: ModelNames | None = None) -> Mapped:
         else:
             dropped += 1  # client facts on `started`: no client caused it
     dropped += _count_present(user, _USER_NEVER_KEPT)
-    dropped += sum(1 for k, v in user.items() if v is not None and k not in _KNOWN_USER)
+    return dropped + sum(1 for k, v in user.items() if v is not None and k not in _KNOWN_USER)
 
-    props = _variant(event_type, obj)
-    tag = VARIANTS[event_type]
-    name = _optional(props, "model_name", str, f"event_properties.{tag}.model_name")
-    if name is not None and "model_name" in allowed:
-        put(row, "model_name", (model_names or _DEFAULT_MODEL_NAMES)(install_id, name))
+
+def _map_props(props: Mapping[str, Any], tag: str, row: dict[str, Any]) -> int:
+    """The variant's properties but the model name (size, duration) into `row`; returns how many were dropped."""
     size = _optional(props, "model_size", int, f"event_properties.{tag}.model_size")
     if size is not None:
         if (value := catalogue_value("model_size_bytes", size)) is None or value < 0:
@@ -329,12 +343,16 @@ def map_event(obj: Any, *, model_names: ModelNames | None = None) -> Mapped:
         if taken < 0:
             raise EventError(f"event_properties.{tag}.time_taken", "'time_taken' must not be negative")
         put(row, "duration_ms", float(taken) * 1000.0)  # seconds on the wire
-    dropped += _count_present(props, _PROPS_DROPPED)
-    dropped += sum(1 for k, v in props.items() if v is not None and k not in _KNOWN_PROPS)
+    dropped = _count_present(props, _PROPS_DROPPED)
+    return dropped + sum(1 for k, v in props.items() if v is not None and k not in _KNOWN_PROPS)
 
-    material = _id_material(obj, event_type, props)
-    row["event_id"] = content_id(material)
-    return Mapped(row=row, dropped_fields=dropped, id_material=material)
+
+def _map_model_name(props: Mapping[str, Any], tag: str, row: dict[str, Any], allowed: frozenset[str],
+                    model_names: ModelNames | None) -> None:
+    """The model name, by the model-name policy: public architecture names as they are, others hashed."""
+    name = _optional(props, "model_name", str, f"event_properties.{tag}.model_name")
+    if name is not None and "model_name" in allowed:
+        put(row, "model_name", (model_names or _DEFAULT_MODEL_NAMES)(row["install_id"], name))
 
 
 _KNOWN_TOP = frozenset({"user_id", "event_type", "device_id", "time", "app_version", "user_properties",
@@ -371,9 +389,23 @@ def decode(payload: Any, *, model_name_key: bytes | None = None) -> Decoded:
             raise FormatError(message, body={"error": message, "detail": detail}) from None
         decoded.dropped_fields += mapped.dropped_fields
         if mapped.row is None:
-            decoded.dropped_events += 1
+            decoded.dropped_events[UNKNOWN_EVENT] += 1
             continue
         material[len(decoded.rows)] = mapped.id_material
         decoded.rows.append(mapped.row)
     disambiguate(decoded.rows, material)
     return decoded
+
+
+class _BlindAI(Format):
+    source = SOURCE
+
+    def decode(self, payload: Any, model_name_key: bytes | None) -> Decoded:
+        return decode(payload, model_name_key=model_name_key)
+
+    def offered_key(self, payload: Any, query: Mapping[str, str]) -> str | None:
+        # Old servers cannot add headers, only a URL: `.../blindai?write_key=KEY` (the request log omits queries).
+        return query.get("write_key")
+
+
+FORMAT: Format = _BlindAI()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from blindai_telemetry.collector.formats import Decoded, FormatError
+from blindai_telemetry.collector.formats import Decoded, Format, FormatError
 
 SCHEMA_VERSION = 1
 #: Top-level batch keys this version knows; others are ignored and counted (schema-evolution rules).
@@ -50,3 +50,17 @@ def sdk_dropped(payload: Any) -> dict[str, int]:
         key: value for key in DROP_REASONS
         if type(value := dropped.get(key)) is int and 0 < value < 2**53
     }
+
+
+class _Native(Format):
+    source = "native"
+    strict = True  # the only sender is our SDK: a wrong value is a bug to name, not data to drop
+
+    def decode(self, payload: Any, model_name_key: bytes | None) -> Decoded:
+        return decode(payload)  # the SDK applies the model-name policy itself
+
+    def sdk_dropped(self, payload: Any) -> dict[str, int]:
+        return sdk_dropped(payload)
+
+
+FORMAT: Format = _Native()

@@ -1,12 +1,25 @@
-"""Access control: write keys for ingestion, the admin token for operators (`blindai-telemetry serve --help`)."""
+"""Access control: write keys for ingestion, the admin token for operators (`blindai-telemetry serve --help`).
+
+Shared by the collector's routes and the dashboard's, so it lives below both. It reads the app's settings
+(`request.app.state.settings`) through `AccessSettings`, the two fields it needs, not the collector's class.
+"""
 
 from __future__ import annotations
 
 import hmac
+from typing import Protocol
 
 from fastapi import HTTPException, Request
 
-from blindai_telemetry.collector.settings import CollectorSettings
+
+class AccessSettings(Protocol):
+    """What access control reads of the app's settings (`collector.settings.CollectorSettings` has both)."""
+
+    @property
+    def admin_token(self) -> str | None: ...
+
+    @property
+    def write_keys(self) -> tuple[str, ...]: ...
 
 
 def bearer_token(request: Request) -> str | None:
@@ -38,7 +51,7 @@ def came_through_proxy(request: Request) -> bool:
 
 def is_operator(request: Request) -> bool:
     """The admin token when one is configured; else a local caller, which a proxied request is not."""
-    settings: CollectorSettings = request.app.state.settings
+    settings: AccessSettings = request.app.state.settings
     if settings.admin_token is not None:
         return is_admin(request)
     return not came_through_proxy(request)
@@ -46,7 +59,7 @@ def is_operator(request: Request) -> bool:
 
 def is_admin(request: Request) -> bool:
     """True when the request carries the admin token."""
-    settings: CollectorSettings = request.app.state.settings
+    settings: AccessSettings = request.app.state.settings
     return settings.admin_token is not None and _matches(bearer_token(request), settings.admin_token)
 
 
@@ -57,7 +70,7 @@ def require_admin(request: Request) -> None:
     loopback only (the `serve` command refuses otherwise), and local operators are trusted — but not a request
     a reverse proxy on the same machine forwarded, which may come from anywhere.
     """
-    settings: CollectorSettings = request.app.state.settings
+    settings: AccessSettings = request.app.state.settings
     if is_operator(request):
         return
     detail = "admin token required (Authorization: Bearer <token>)" if settings.admin_token else _PROXIED
@@ -72,7 +85,7 @@ def require_viewer(request: Request) -> None:
     (the deployment guide's setup). Without one (only allowed on loopback), local callers are trusted — but not
     a request carrying a proxy's forwarding headers, refused with a message saying to configure the token.
     """
-    settings: CollectorSettings = request.app.state.settings
+    settings: AccessSettings = request.app.state.settings
     if is_operator(request):
         return
     detail = "admin token required (Authorization: Bearer <token>)" if settings.admin_token else _PROXIED
@@ -81,7 +94,7 @@ def require_viewer(request: Request) -> None:
 
 def check_write_key(request: Request) -> None:
     """FastAPI dependency for ingestion endpoints when write keys are configured."""
-    settings: CollectorSettings = request.app.state.settings
+    settings: AccessSettings = request.app.state.settings
     if not settings.write_keys:
         return
     token = bearer_token(request)
