@@ -27,13 +27,17 @@ def sql_store(store_factory: tuple[str, StoreFactory]) -> Store:
 
 
 def _answers(store: Store, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every rollup panel and the summary, read from the rollup, then from the raw events."""
+    """Every rollup panel, the summary and the filters' options, read from the rollup, then from the events."""
     f = Filters(include_ci=True)
     assert rollup.table_for(store, wait=True, now=True) is not None
-    from_rollup = {p: queries.PANELS[p].query(store, f).rows for p in PANELS} | {"summary": queries.summary(store)}
+    def answers() -> dict[str, Any]:
+        return ({p: queries.PANELS[p].query(store, f).rows for p in PANELS}
+                | {"summary": queries.summary(store), "options": queries.options(store)})
+
+    from_rollup = answers()
     with monkeypatch.context() as m:
         m.setattr(rollup, "table_for", lambda *a, **k: None)
-        raw = {p: queries.PANELS[p].query(store, f).rows for p in PANELS} | {"summary": queries.summary(store)}
+        raw = answers()
     return from_rollup, raw
 
 

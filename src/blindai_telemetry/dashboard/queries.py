@@ -360,10 +360,14 @@ def seeded_days(store: Store) -> dict[str, Any]:
 def options(store: Store) -> dict[str, Any]:
     """What the filters can choose from: apps, versions and modes seen, and the time span of the data."""
     d = _dialect(store)
-    rows = store.fetch("SELECT DISTINCT app, app_version, mode FROM events "
-                       f"WHERE app IS NOT NULL ORDER BY app, app_version{d.no_final}")
-    span = store.fetch(f"SELECT {d.period('day', 'min(time)')} AS first, {d.period('day', 'max(time)')} AS last "
-                       f"FROM events{d.no_final}")
+    # The rollup's own rows carry every event's app, version, mode and day: a scan of it instead of the events
+    # (ClickHouse, 100 M events: 7.7 s from the events).
+    src = rollup.table_for(store)
+    table, own, time = (src.table, "own AND ", "day") if src else ("events", "", "time")
+    rows = store.fetch(f"SELECT DISTINCT app, app_version, mode FROM {table} "
+                       f"WHERE {own}app IS NOT NULL ORDER BY app, app_version{d.no_final}")
+    span = store.fetch(f"SELECT {d.period('day', f'min({time})')} AS first, "
+                       f"{d.period('day', f'max({time})')} AS last FROM {table}{d.no_final}")
     return {
         "apps": sorted({r["app"] for r in rows}),
         "app_versions": sorted({r["app_version"] for r in rows if r["app_version"]}),
