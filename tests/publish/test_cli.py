@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from blindai_telemetry.publish import figures, render
+from blindai_telemetry.publish import figures, page, render
 from blindai_telemetry.publish.disclosure import Disclosure, key_from_seed
 from blindai_telemetry.stores import open_store
 
@@ -31,7 +31,7 @@ def site(publish: Publish, duck_file: Path, tmp_path: Path) -> Path:
 
 
 def test_the_report_has_every_file_and_the_documented_shape(site: Path, today: date) -> None:
-    assert {p.name for p in site.iterdir()} == set(render.REPORT_FILES)
+    assert {p.name for p in site.iterdir()} == {"index.html", "report.json", "report.csv", "latency.csv", *page.ASSETS}
     report = report_json(site)
     start, end = figures.period(90, today)
     assert report["k"] == 10 and report["epsilon"] == 1.0
