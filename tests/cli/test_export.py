@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -95,22 +94,13 @@ def test_bad_input_is_one_line_exit_2_and_no_file(db: Path, tmp_path: Path, args
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one
 
 
-def test_a_file_another_process_holds_is_one_line_pointing_at_url(db: Path, tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "sys.stdin.read()", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        out = tmp_path / "events.parquet"
-        result = _export("--db", str(db), "--out", str(out))
-        assert result.exit_code == 2
-        assert len(result.output.strip().splitlines()) == 1 and "--url" in result.output
-        assert list(tmp_path.iterdir()) == []
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        holder.stdout.close()
+def test_a_file_another_process_holds_is_one_line_pointing_at_url(
+        db: Path, tmp_path: Path, duckdb_held_elsewhere: Callable[[Path], AbstractContextManager[None]]) -> None:
+    with duckdb_held_elsewhere(db):
+        result = _export("--db", str(db), "--out", str(tmp_path / "events.parquet"))
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and "--url" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_one_source_is_required(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -199,23 +199,13 @@ def test_a_missing_db_file_is_refused_not_created(publish: Publish, tmp_path: Pa
     assert not (tmp_path / "nope.duckdb").exists() and not (tmp_path / "s").exists()
 
 
-def test_a_db_file_held_by_a_running_collector_is_one_line_and_exit_2(publish: Publish, duck_file: Path,
-                                                                     tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-                               "sys.stdin.read()", str(duck_file)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+def test_a_db_file_held_by_a_running_collector_is_one_line_and_exit_2(
+        publish: Publish, duck_file: Path, tmp_path: Path,
+        duckdb_held_elsewhere: Callable[[Path], AbstractContextManager[None]]) -> None:
+    with duckdb_held_elsewhere(duck_file):
         line = _bad(publish("--db", str(duck_file), "--out", str(tmp_path / "s"), "--seed", "1"))
-        assert "owned by one process" in line or "lock" in line
-        assert not (tmp_path / "s").exists()
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        if holder.stdout is not None:
-            holder.stdout.close()
+    assert "owned by one process" in line or "lock" in line
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_collector_that_cannot_be_reached_is_one_line_and_exit_2(publish: Publish, tmp_path: Path) -> None:
