@@ -23,6 +23,15 @@ def named(value: str, text: str) -> bool:
     return re.search(rf"(?<![\w.+-]){re.escape(value)}(?![\w.+-])", text) is not None
 
 
+def exact_aggregates(duck_file: Path, today: date) -> figures.Aggregates:
+    """What the report is computed from, before suppression and noise: the default 90 days up to yesterday."""
+    store = open_store(db=str(duck_file))
+    try:
+        return figures.gather(store, *figures.period(90, today))
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def site(publish: Publish, duck_file: Path, tmp_path: Path) -> Path:
     result = publish("--db", str(duck_file), "--out", str(tmp_path / "site"), "--seed", "fixed")
@@ -105,11 +114,7 @@ def test_a_3_install_cell_cannot_be_recovered_by_subtracting_published_figures(d
     """Windows has 3 installs (suppressed). With exact figures, installs - Linux - Darwin = 3 would give it away.
     With the noise, that difference is 3 only by chance, and publishing again gives the same figures (so no
     averaging): over many keys (many publishers), the estimate is exact in a minority of reports."""
-    store = open_store(db=str(duck_file))
-    try:
-        aggregates = figures.gather(store, *figures.period(90, today))
-    finally:
-        store.close()
+    aggregates = exact_aggregates(duck_file, today)
     assert aggregates.tables["os"]["Windows"] == 3
     assert aggregates.installs - aggregates.tables["os"]["Linux"] - aggregates.tables["os"]["Darwin"] == 3
 
@@ -217,11 +222,7 @@ def test_a_collector_that_cannot_be_reached_is_one_line_and_exit_2(publish: Publ
 def test_the_exact_aggregates_are_the_fleets_true_figures(duck_file: Path, fleet: Any, today: date) -> None:
     """CI installs, installs seen only today and events of the week still going on are not counted."""
     expected: dataset.Expected = fleet[1]
-    store = open_store(db=str(duck_file))
-    try:
-        aggregates = figures.gather(store, *figures.period(90, today))
-    finally:
-        store.close()
+    aggregates = exact_aggregates(duck_file, today)
     assert aggregates.installs == expected.installs
     assert aggregates.tables == expected.tables
     monday = today - timedelta(days=today.weekday())
