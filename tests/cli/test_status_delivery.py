@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-
-import pytest
 
 from blindai_telemetry import Telemetry
 
 from ._helpers import Invoke
-from ._sink import Sink, running_sink
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    with running_sink() as s:
-        yield s
+from ._sink import Sink
 
 
 def _closed_port_url() -> str:
