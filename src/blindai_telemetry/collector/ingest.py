@@ -183,7 +183,7 @@ async def _respond(request: Request, fmt: Format) -> JSONResponse:
 
 
 @router.post("/v1/batch", openapi_extra=openapi.request_body(openapi.native_batch()), responses=_ERRORS,
-             summary="Native batches from the SDK (docs/wire-format.md)")
+             summary="Native batches from the SDK (the schema below; gzip or plain JSON)")
 async def native_batch(request: Request) -> JSONResponse:
     return await _respond(request, native.FORMAT)
 
