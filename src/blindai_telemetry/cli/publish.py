@@ -80,10 +80,10 @@ def _gather_store(db: str | None, store_url: str | None, start: Any, end: Any) -
 
 
 def _gather_url(url: str, token: str | None, timeout: float, start: Any, end: Any) -> Any:
-    from blindai_telemetry.cli.report import ReportError, _http_source
+    from blindai_telemetry.cli.report import ReportError, http_source
     from blindai_telemetry.publish.figures import Aggregates
 
-    fetch = _http_source(url, token, timeout)
+    fetch = http_source(url, token, timeout)
     try:
         body = fetch("publish/aggregates", {"from": start.isoformat(), "to": end.isoformat()})
         return Aggregates.from_dict(body)
