@@ -21,10 +21,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from blindai_telemetry.testing.browser import launch
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: Wide enough for the page's two columns of panels, as a maintainer's laptop shows it.
 VIEWPORT = {"width": 1400, "height": 1000}
 
@@ -60,28 +59,22 @@ def wait_for_fleet(url: str, events: int, timeout: float) -> dict[str, Any]:
 
 
 def shoot(url: str, out: Path, panels: Path | None) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
-            page.wait_for_selector('body[data-loads="1"]', state="attached", timeout=60_000)
-            if errors:
-                raise SystemExit(f"the page reported errors: {errors}")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(out), full_page=True)
-            print(f"Saved {out}")
-            if panels is not None:
-                panels.mkdir(parents=True, exist_ok=True)
-                for section in page.query_selector_all(".panel"):
-                    section.screenshot(path=str(panels / f"{section.get_attribute('data-panel')}.png"))
-                print(f"Saved one image per panel in {panels}")
-        finally:
-            browser.close()
+    with launch() as browser:
+        page = browser.new_page(viewport=VIEWPORT)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.wait_for_selector('body[data-loads="1"]', state="attached", timeout=60_000)
+        if errors:
+            raise SystemExit(f"the page reported errors: {errors}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out), full_page=True)
+        print(f"Saved {out}")
+        if panels is not None:
+            panels.mkdir(parents=True, exist_ok=True)
+            for section in page.query_selector_all(".panel"):
+                section.screenshot(path=str(panels / f"{section.get_attribute('data-panel')}.png"))
+            print(f"Saved one image per panel in {panels}")
 
 
 def main() -> None:

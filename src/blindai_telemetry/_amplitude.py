@@ -40,7 +40,9 @@ class AmplitudeTransport(HttpTransport):
         super().__init__(base)
         self._api_key = api_key
         self._target = url.path or "/2/httpapi"
-        self.endpoint = server_url
+        # Shown in the transparency log, `status`, delivery.json and the once-per-cause warning: as HttpTransport
+        # does, never with credentials someone put in the URL (a proxy's user:password), nor its query.
+        self.endpoint = urllib.parse.urlunsplit((url.scheme, url.netloc.rpartition("@")[2], url.path, "", ""))
 
     def headers(self) -> dict[str, str]:
         headers = super().headers()

@@ -7,9 +7,11 @@ Files in the config directory (`BLINDAI_TELEMETRY_CONFIG_DIR`, else platformdirs
 - `config.json`  — {"enabled": bool (absent: never set), "install_id": str, "previous_install_ids": [str],
                     "notice_shown_at": Unix ms, "hash_key": hex}. Written by the SDK and the CLI. `hash_key` is the
                     install's secret key for hashing model names (never sent; a new id gets a new key).
-- `state.json`   — {"last_sent_at": Unix ms, "dropped_total": int}: what `status` reports. Written by the worker.
 - `sent.jsonl`   — the transparency log: one JSON object per batch that left the process (see `append_sent_log`),
                     rotated to `sent.jsonl.1` past `SENT_LOG_MAX_BYTES`. Read by `blindai-telemetry inspect`.
+
+What became of the events (`delivery.json`) and the events still waiting (the spool) are kept in the user's state
+directory instead: see `_delivery`.
 
 Nothing here raises into the host: unreadable files read as defaults, unwritable ones return False.
 """
@@ -29,7 +31,6 @@ from typing import Any
 from blindai_telemetry import environment_variables as ev
 
 CONFIG_FILE = "config.json"
-STATE_FILE = "state.json"
 SENT_LOG = "sent.jsonl"
 #: The transparency log keeps the last ~1 MB of batches (plus one rotated file): enough for hours of a
 #: server's traffic at the default flush interval, small enough never to matter on disk.
@@ -132,14 +133,6 @@ def reset_install_id(directory: Path | None = None) -> tuple[str, str | None]:
     cfg.hash_key = None  # a new identity must not be linkable to the old one through model-name hashes
     save_user_config(cfg, directory)
     return cfg.install_id, old
-
-
-def read_state(directory: Path | None = None) -> dict[str, Any]:
-    return _read_json((directory or config_dir()) / STATE_FILE)
-
-
-def write_state(state: Mapping[str, Any], directory: Path | None = None) -> bool:
-    return _write_json_atomic((directory or config_dir()) / STATE_FILE, state)
 
 
 def append_sent_log(record: Mapping[str, Any], directory: Path | None = None) -> bool:

@@ -17,10 +17,7 @@ from typing import Any
 
 from blindai_telemetry import catalogue
 from blindai_telemetry._context import ClientInfo
-from blindai_telemetry.privacy import MODEL_NAME_POLICIES, REDACTED, Scrubber, model_name_for
-
-#: Names the pipeline's callers (and their tests) import from here; they are defined in `privacy`.
-__all__ = ["MODEL_NAME_POLICIES", "REDACTED", "PrivacyFilter", "Scrubber", "client_properties"]
+from blindai_telemetry.privacy import MODEL_NAME_POLICIES, Scrubber, model_name_for
 
 Drops = Counter[str]
 _MODEL_NAME_CACHE = 1024

@@ -17,9 +17,6 @@ from blindai_telemetry._batch import Batch, Pacer, encode_native
 from blindai_telemetry._ledger import DropLedger
 from blindai_telemetry._spool import Removed, Spool, SpoolFile
 
-#: Batches held in memory while the head is retried and there is no spool (or the disk refuses).
-MAX_IN_MEMORY = 2
-
 
 class Outbox:
     def __init__(self, spool: Spool | None, ledger: DropLedger, pacer: Pacer,
@@ -87,11 +84,6 @@ class Outbox:
             if self.spool is not None:
                 self.spool.remove(head.spool_path)
             self._memory.extendleft(reversed(batches))
-
-    def room(self) -> bool:
-        """Whether the worker may build another batch while the head waits for a retry."""
-        with self.lock:
-            return len(self._memory) < MAX_IN_MEMORY or self.spool is not None
 
     def spill(self) -> bool:
         """The head is being retried: every batch behind it goes to disk; False when the disk refused."""

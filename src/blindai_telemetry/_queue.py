@@ -71,10 +71,6 @@ class BoundedQueue:
         with self._lock:
             self._room = 0
 
-    @property
-    def closed(self) -> bool:
-        return self._room == 0
-
     def counts(self) -> tuple[int, int]:
         """(accepted: every item kept so far, overflowed: of which pushed out), read together."""
         with self._lock:

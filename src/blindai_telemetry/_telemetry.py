@@ -23,7 +23,7 @@ from blindai_telemetry import _config, _context, _delivery
 from blindai_telemetry._batch import Context, Pacer
 from blindai_telemetry._builder import EventBuilder
 from blindai_telemetry._context import ClientInfo
-from blindai_telemetry._filter import PrivacyFilter, Scrubber
+from blindai_telemetry._filter import PrivacyFilter
 from blindai_telemetry._ledger import DropLedger
 from blindai_telemetry._notice import show_notice_once
 from blindai_telemetry._queue import BoundedQueue
@@ -32,6 +32,7 @@ from blindai_telemetry._settings import Settings
 from blindai_telemetry._spool import DEFAULT_MAX_BYTES, Spool
 from blindai_telemetry._transport import Transport
 from blindai_telemetry._worker import Worker, logger
+from blindai_telemetry.privacy import Scrubber
 
 #: Context fields whose text comes from the host app or the platform, scrubbed like event properties.
 _FREE_TEXT_CONTEXT = ("app", "app_version", "os_name", "os_release", "arch", "python_version")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner, Result
 from blindai_telemetry.cli.main import cli
 
 from ._helpers import Invoke
+from ._sink import Sink, running_sink
 
 
 @pytest.fixture
@@ -28,3 +30,10 @@ def invoke() -> Invoke:
 @pytest.fixture
 def config_file(clean_telemetry_env: Path) -> Path:
     return clean_telemetry_env / "config.json"
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """A real HTTP receiver on 127.0.0.1 that records every batch the SDK sends it."""
+    with running_sink() as s:
+        yield s

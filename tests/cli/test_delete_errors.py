@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +12,7 @@ import pytest
 from blindai_telemetry import _config
 from blindai_telemetry import environment_variables as ev
 
-from ._helpers import Invoke
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+from ._helpers import Invoke, closed_port_url
 
 
 @pytest.fixture

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import threading
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from blindai_telemetry.cli.main import cli
-from blindai_telemetry.stores import Store, open_store
+from blindai_telemetry.collector.settings import CollectorSettings
+from blindai_telemetry.stores import open_store
+from reliability.collector_support import Collector, running
 
 DAY_MS = 86_400_000
 JAN_5 = int(datetime(2026, 1, 5, tzinfo=timezone.utc).timestamp() * 1000)
@@ -95,22 +93,13 @@ def test_bad_input_is_one_line_exit_2_and_no_file(db: Path, tmp_path: Path, args
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one
 
 
-def test_a_file_another_process_holds_is_one_line_pointing_at_url(db: Path, tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "sys.stdin.read()", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        out = tmp_path / "events.parquet"
-        result = _export("--db", str(db), "--out", str(out))
-        assert result.exit_code == 2
-        assert len(result.output.strip().splitlines()) == 1 and "--url" in result.output
-        assert list(tmp_path.iterdir()) == []
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        holder.stdout.close()
+def test_a_file_another_process_holds_is_one_line_pointing_at_url(
+        db: Path, tmp_path: Path, duckdb_held_elsewhere: Callable[[Path], AbstractContextManager[None]]) -> None:
+    with duckdb_held_elsewhere(db):
+        result = _export("--db", str(db), "--out", str(tmp_path / "events.parquet"))
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and "--url" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_one_source_is_required(tmp_path: Path) -> None:
@@ -118,44 +107,19 @@ def test_one_source_is_required(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--db PATH or --url URL" in result.output
 
 
-class _Collector:
-    """The collector app over a DuckDB store, in uvicorn on a free 127.0.0.1 port, with an admin token."""
-
-    def __init__(self, store: Store, token: str) -> None:
-        import uvicorn
-
-        from blindai_telemetry.collector.app import create_app
-        from blindai_telemetry.collector.settings import CollectorSettings
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        app = create_app(CollectorSettings(admin_token=token, retention_days=3650), store)
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.02)  # polling with a deadline
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-
 @pytest.fixture
-def collector(tmp_path: Path) -> Iterator[_Collector]:
+def collector(tmp_path: Path) -> Iterator[Collector]:
+    """The collector app over a DuckDB store, in uvicorn on a free 127.0.0.1 port, with an admin token."""
     store = open_store(db=str(tmp_path / "live.duckdb"))
     store.write(_rows())
-    running = _Collector(store, "export-token")
-    yield running
-    running.stop()
-    store.close()
+    try:
+        with running(store, CollectorSettings(admin_token="export-token", retention_days=3650)) as live:
+            yield live
+    finally:
+        store.close()
 
 
-def test_a_running_collector_exports_what_the_file_would(collector: _Collector, db: Path, tmp_path: Path) -> None:
+def test_a_running_collector_exports_what_the_file_would(collector: Collector, db: Path, tmp_path: Path) -> None:
     via_url, via_file = tmp_path / "url.csv", tmp_path / "file.csv"
     args = ("--from", "2026-01-06", "--to", "2026-01-12", "--format", "csv")
     result = _export("--url", collector.url, "--token", "export-token", "--out", str(via_url), *args)
@@ -170,7 +134,7 @@ def test_a_running_collector_exports_what_the_file_would(collector: _Collector, 
     assert rows(got) == rows(expected)
 
 
-def test_the_export_endpoint_refuses_bad_days_with_422(collector: _Collector) -> None:
+def test_the_export_endpoint_refuses_bad_days_with_422(collector: Collector) -> None:
     import httpx
 
     auth = {"Authorization": "Bearer export-token"}
@@ -179,7 +143,7 @@ def test_the_export_endpoint_refuses_bad_days_with_422(collector: _Collector) ->
         assert response.status_code == 422, (params, response.text)
 
 
-def test_a_collector_needs_the_admin_token_and_keeps_no_partial_file(collector: _Collector, tmp_path: Path) -> None:
+def test_a_collector_needs_the_admin_token_and_keeps_no_partial_file(collector: Collector, tmp_path: Path) -> None:
     out = tmp_path / "events.parquet"
     result = _export("--url", collector.url, "--token", "wrong", "--out", str(out))
     assert result.exit_code == 1 and "admin token" in result.output

@@ -12,7 +12,7 @@ import pytest
 
 from blindai_telemetry import _config
 
-from .test_delete_errors import closed_port_url
+from ._helpers import closed_port_url
 
 CLI = Path(sys.executable).with_name("blindai-telemetry")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,13 +10,7 @@ from blindai_telemetry import Telemetry
 from blindai_telemetry import environment_variables as ev
 
 from ._helpers import Invoke
-from ._sink import Sink, running_sink
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    with running_sink() as s:
-        yield s
+from ._sink import Sink
 
 
 def send_three_batches(telemetry: Telemetry) -> None:

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
-
-import pytest
 
 from blindai_telemetry import Telemetry
 
-from ._helpers import Invoke
-from ._sink import Sink, running_sink
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    with running_sink() as s:
-        yield s
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"  # closed on leaving: connection refused
+from ._helpers import Invoke, closed_port_url
+from ._sink import Sink
 
 
 def test_status_json_delivery_matches_what_the_receiver_got_and_what_waits(invoke: Invoke, sink: Sink) -> None:
@@ -34,7 +18,7 @@ def test_status_json_delivery_matches_what_the_receiver_got_and_what_waits(invok
     up.track("no_such_event")
     assert up.flush(timeout=10)
     up.shutdown(timeout=5)
-    down_url = _closed_port_url()
+    down_url = closed_port_url()
     down = Telemetry("blindai-server", "0.6.3", endpoint=down_url, flush_interval=60)
     for _ in range(7):
         down.track("server_started")
@@ -54,7 +38,7 @@ def test_status_json_delivery_matches_what_the_receiver_got_and_what_waits(invok
 
 
 def test_the_next_start_delivers_what_waited_and_status_says_so(invoke: Invoke, sink: Sink) -> None:
-    down = Telemetry("blindai-server", "0.6.3", endpoint=_closed_port_url(), flush_interval=60)
+    down = Telemetry("blindai-server", "0.6.3", endpoint=closed_port_url(), flush_interval=60)
     for _ in range(4):
         down.track("server_started")
     down.shutdown(timeout=0.5)

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.formats import Decoded, FormatError, amplitude, blindai
+from blindai_telemetry.collector.formats import Decoded, FormatError, amplitude, blindai, mapping
+from blindai_telemetry.stores import MAX_TIME_MS
 from blindai_telemetry.stores.base import COLUMN_NAMES
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,10 +96,10 @@ def check(decode: Any, payload: Any) -> None:
         assert row["event"] in catalogue.EVENTS and row["source"] in ("amplitude", "blindai")
         assert isinstance(row["install_id"], str) and row["install_id"]
         assert isinstance(row["event_id"], str) and row["event_id"]
-        assert isinstance(row["time"], int) and 0 <= row["time"] <= blindai.MAX_TIME_MS
+        assert isinstance(row["time"], int) and 0 <= row["time"] <= MAX_TIME_MS
         for name, value in row.items():
             if name in catalogue.FIELDS and name not in ("event_id", "event", "time"):
-                assert blindai.catalogue_value(name, value) == value, (name, value)
+                assert mapping.catalogue_value(name, value) == value, (name, value)
         assert "127.0.0.77" not in json.dumps(row)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -20,21 +19,19 @@ import pytest
 
 from blindai_telemetry.collector.settings import CollectorSettings
 from blindai_telemetry.stores.base import Store
+from blindai_telemetry.testing.browser import available, launch
 
 from . import dataset
 from .conftest import LiveServer, build_app, open_duckdb
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[2]
 #: Each run saves its screenshot here (ignored by git), to look at when a test fails. The README's screenshot
 #: comes from the demo instead: `scripts/screenshot`.
 ARTIFACTS = ROOT / "test-artifacts"
 TOKEN = "dashboard-test-token"
 
-if not shutil.which(CHROMIUM):
+if not available():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 
@@ -77,12 +74,8 @@ def server(store: Store) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launch() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -3,21 +3,19 @@ outside the report's directory, every figure readable with JavaScript off."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from blindai_telemetry.testing.browser import available, launch
+
 from .conftest import Publish, report_json
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-if not shutil.which(CHROMIUM):
+if not available():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 #: Pixels of a canvas that are not transparent: a chart was drawn on it.
@@ -27,12 +25,8 @@ DRAWN = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.hei
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launch() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

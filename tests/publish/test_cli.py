@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from blindai_telemetry.publish import figures, render
+from blindai_telemetry.publish import figures, page, render
 from blindai_telemetry.publish.disclosure import Disclosure, key_from_seed
 from blindai_telemetry.stores import open_store
 
@@ -23,6 +23,15 @@ def named(value: str, text: str) -> bool:
     return re.search(rf"(?<![\w.+-]){re.escape(value)}(?![\w.+-])", text) is not None
 
 
+def exact_aggregates(duck_file: Path, today: date) -> figures.Aggregates:
+    """What the report is computed from, before suppression and noise: the default 90 days up to yesterday."""
+    store = open_store(db=str(duck_file))
+    try:
+        return figures.gather(store, *figures.period(90, today))
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def site(publish: Publish, duck_file: Path, tmp_path: Path) -> Path:
     result = publish("--db", str(duck_file), "--out", str(tmp_path / "site"), "--seed", "fixed")
@@ -31,7 +40,7 @@ def site(publish: Publish, duck_file: Path, tmp_path: Path) -> Path:
 
 
 def test_the_report_has_every_file_and_the_documented_shape(site: Path, today: date) -> None:
-    assert {p.name for p in site.iterdir()} == set(render.REPORT_FILES)
+    assert {p.name for p in site.iterdir()} == {"index.html", "report.json", "report.csv", "latency.csv", *page.ASSETS}
     report = report_json(site)
     start, end = figures.period(90, today)
     assert report["k"] == 10 and report["epsilon"] == 1.0
@@ -105,11 +114,7 @@ def test_a_3_install_cell_cannot_be_recovered_by_subtracting_published_figures(d
     """Windows has 3 installs (suppressed). With exact figures, installs - Linux - Darwin = 3 would give it away.
     With the noise, that difference is 3 only by chance, and publishing again gives the same figures (so no
     averaging): over many keys (many publishers), the estimate is exact in a minority of reports."""
-    store = open_store(db=str(duck_file))
-    try:
-        aggregates = figures.gather(store, *figures.period(90, today))
-    finally:
-        store.close()
+    aggregates = exact_aggregates(duck_file, today)
     assert aggregates.tables["os"]["Windows"] == 3
     assert aggregates.installs - aggregates.tables["os"]["Linux"] - aggregates.tables["os"]["Darwin"] == 3
 
@@ -199,23 +204,13 @@ def test_a_missing_db_file_is_refused_not_created(publish: Publish, tmp_path: Pa
     assert not (tmp_path / "nope.duckdb").exists() and not (tmp_path / "s").exists()
 
 
-def test_a_db_file_held_by_a_running_collector_is_one_line_and_exit_2(publish: Publish, duck_file: Path,
-                                                                     tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-                               "sys.stdin.read()", str(duck_file)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+def test_a_db_file_held_by_a_running_collector_is_one_line_and_exit_2(
+        publish: Publish, duck_file: Path, tmp_path: Path,
+        duckdb_held_elsewhere: Callable[[Path], AbstractContextManager[None]]) -> None:
+    with duckdb_held_elsewhere(duck_file):
         line = _bad(publish("--db", str(duck_file), "--out", str(tmp_path / "s"), "--seed", "1"))
-        assert "owned by one process" in line or "lock" in line
-        assert not (tmp_path / "s").exists()
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        if holder.stdout is not None:
-            holder.stdout.close()
+    assert "owned by one process" in line or "lock" in line
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_collector_that_cannot_be_reached_is_one_line_and_exit_2(publish: Publish, tmp_path: Path) -> None:
@@ -227,11 +222,7 @@ def test_a_collector_that_cannot_be_reached_is_one_line_and_exit_2(publish: Publ
 def test_the_exact_aggregates_are_the_fleets_true_figures(duck_file: Path, fleet: Any, today: date) -> None:
     """CI installs, installs seen only today and events of the week still going on are not counted."""
     expected: dataset.Expected = fleet[1]
-    store = open_store(db=str(duck_file))
-    try:
-        aggregates = figures.gather(store, *figures.period(90, today))
-    finally:
-        store.close()
+    aggregates = exact_aggregates(duck_file, today)
     assert aggregates.installs == expected.installs
     assert aggregates.tables == expected.tables
     monday = today - timedelta(days=today.weekday())

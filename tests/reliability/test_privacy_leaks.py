@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from blindai_telemetry import AmplitudeTransport, ClientInfo, InMemoryTransport, Telemetry, catalogue
-from blindai_telemetry._filter import REDACTED, Scrubber
+from blindai_telemetry.privacy import REDACTED, Scrubber
 from blindai_telemetry.stores import DuckDBStore
 from blindai_telemetry.testing.fake_amplitude import FakeAmplitude
 from reliability.collector_support import start_serve

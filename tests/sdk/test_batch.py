@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from blindai_telemetry import ClientInfo, SendResult, Telemetry, _config
 from blindai_telemetry._batch import CONTEXT_KEY, SLICE, Batch, Context, encode_native, event_ids
-from blindai_telemetry._filter import REDACTED, PrivacyFilter, Scrubber
+from blindai_telemetry._filter import PrivacyFilter
 from blindai_telemetry._transport import Transport
+from blindai_telemetry.privacy import REDACTED, Scrubber
 
 CLIENT = ClientInfo(install_id="6f1d2c7e-8a7b-4c1e-9d2f-0b1c2d3e4f50", app_version="0.6.3", os_name="Linux",
                     os_release="6.1.0", arch="x86_64", user_agent="blindai-python")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from blindai_telemetry import HttpTransport, Outcome, SendResult, Telemetry, _backoff
+from blindai_telemetry import AmplitudeTransport, HttpTransport, Outcome, SendResult, Telemetry, _backoff
 from blindai_telemetry._http import parse_retry_after
 from sdk.sinks import Sink, black_hole, forward_proxy
 
@@ -184,3 +184,5 @@ def test_dns_lookups_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_credentials_in_the_endpoint_are_not_shown() -> None:
     assert HttpTransport("https://user:secret@collector.example/base/").endpoint == "https://collector.example/base"
+    amplitude = AmplitudeTransport("key", "https://user:secret@amplitude.example/2/httpapi?token=t")
+    assert amplitude.endpoint == "https://amplitude.example/2/httpapi"

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from blindai_telemetry.environment_variables import BLINDAI_TELEMETRY_ADMIN_TOKEN
+from blindai_telemetry.publish.disclosure import DEFAULT_EPSILON, DEFAULT_K, MAX_EPSILON, MIN_K
 
 KEY_FILE = "publish.key"
 
@@ -79,10 +80,10 @@ def _gather_store(db: str | None, store_url: str | None, start: Any, end: Any) -
 
 
 def _gather_url(url: str, token: str | None, timeout: float, start: Any, end: Any) -> Any:
-    from blindai_telemetry.cli.report import ReportError, _http_source
+    from blindai_telemetry.cli.report import ReportError, http_source
     from blindai_telemetry.publish.figures import Aggregates
 
-    fetch = _http_source(url, token, timeout)
+    fetch = http_source(url, token, timeout)
     try:
         body = fetch("publish/aggregates", {"from": start.isoformat(), "to": end.isoformat()})
         return Aggregates.from_dict(body)
@@ -99,10 +100,11 @@ def _gather_url(url: str, token: str | None, timeout: float, start: Any, end: An
 @click.option("--token", envvar=BLINDAI_TELEMETRY_ADMIN_TOKEN,
               help=f"Admin token for --url (or ${BLINDAI_TELEMETRY_ADMIN_TOKEN}).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory to write.")
-@click.option("--k", "k", type=int, default=10, show_default=True,
-              help="Least number of distinct installs behind every published figure (at least 2).")
-@click.option("--epsilon", type=float, default=1.0, show_default=True,
-              help="Privacy parameter of the noise on every count (above 0, at most 5; smaller = more noise).")
+@click.option("--k", "k", type=int, default=DEFAULT_K, show_default=True,
+              help=f"Least number of distinct installs behind every published figure (at least {MIN_K}).")
+@click.option("--epsilon", type=float, default=DEFAULT_EPSILON, show_default=True,
+              help=f"Privacy parameter of the noise on every count (above 0, at most {MAX_EPSILON:g}; smaller = "
+                   "more noise).")
 @click.option("--days", type=click.IntRange(7, 3650), default=90, show_default=True,
               help="Days in the period, ending yesterday or on --until (UTC).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]),

@@ -40,7 +40,10 @@ class ReportError(click.ClickException):
     exit_code = 1
 
 
-def _http_source(url: str, token: str | None, timeout: float) -> Fetch:
+def http_source(url: str, token: str | None, timeout: float) -> Fetch:
+    """GET `/api/v1/<path>` of the collector at `url` as JSON (with the admin token); one-line `ReportError`s.
+
+    `publish --url` reads its aggregates through it too."""
     base = url.rstrip("/")
 
     def fetch(path: str, params: dict[str, str]) -> dict[str, Any]:
@@ -218,7 +221,7 @@ def report(db: str | None, store_url: str | None, url: str | None, token: str | 
         source = db or store_url
     else:
         url = url or DEFAULT_URL
-        fetch, source = _http_source(url, token, timeout), url
+        fetch, source = http_source(url, token, timeout), url
     today = datetime.now(timezone.utc).date()
     params = {"from": (today - timedelta(days=days - 1)).isoformat(), "to": today.isoformat(),
               "granularity": granularity, "app": app or "", "app_version": app_version or "", "mode": mode or "",

@@ -10,7 +10,6 @@ own shape: Amplitude's `{"code", "error", ...}` on `/2/httpapi`, `{"error", "det
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections import Counter
@@ -63,9 +62,7 @@ def _check_key(request: Request, fmt: Format, payload: Any) -> None:
     if not settings.write_keys:
         return
     offered = [auth.bearer_token(request), fmt.offered_key(payload, request.query_params)]
-    # Constant-time comparison: a write key is a secret and timing must not reveal its prefix.
-    if not any(key is not None and hmac.compare_digest(key.encode(), k.encode())
-               for key in offered for k in settings.write_keys):
+    if not any(auth.matches(key, k) for key in offered for k in settings.write_keys):
         raise Refused(401, "write_key", fmt.error(401, "write key required (Authorization: Bearer <key>)"))
 
 
@@ -186,7 +183,7 @@ async def _respond(request: Request, fmt: Format) -> JSONResponse:
 
 
 @router.post("/v1/batch", openapi_extra=openapi.request_body(openapi.native_batch()), responses=_ERRORS,
-             summary="Native batches from the SDK (docs/wire-format.md)")
+             summary="Native batches from the SDK (the schema below; gzip or plain JSON)")
 async def native_batch(request: Request) -> JSONResponse:
     return await _respond(request, native.FORMAT)
 

@@ -37,7 +37,6 @@ VOCABULARIES: dict[str, Callable[[str], bool]] = {
 #: install counts once under its last raw value, so the counts of one value's spellings add up to distinct installs.
 PLATFORM_COLUMNS = {"arch": "arch", "os": "os_name"}
 FORMAT = 1
-REPORT_FILES = ("index.html", "report.json", "report.csv", "latency.csv", *page.ASSETS)
 
 
 class OutputError(Exception):

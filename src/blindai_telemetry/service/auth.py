@@ -1,7 +1,8 @@
-"""Access control: write keys for ingestion, the admin token for operators (`blindai-telemetry serve --help`).
+"""Access control: the admin token for operators and viewers (`blindai-telemetry serve --help`), and the
+constant-time comparison ingestion's write keys use too.
 
 Shared by the collector's routes and the dashboard's, so it lives below both. It reads the app's settings
-(`request.app.state.settings`) through `AccessSettings`, the two fields it needs, not the collector's class.
+(`request.app.state.settings`) through `AccessSettings`, the field it needs, not the collector's class.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ class AccessSettings(Protocol):
     @property
     def admin_token(self) -> str | None: ...
 
-    @property
-    def write_keys(self) -> tuple[str, ...]: ...
-
 
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
@@ -31,8 +29,8 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def _matches(token: str | None, expected: str) -> bool:
-    # Constant-time comparison: the token is a secret and timing must not reveal its prefix.
+def matches(token: str | None, expected: str) -> bool:
+    """Whether `token` is the secret `expected`, in constant time: timing must not reveal a secret's prefix."""
     return token is not None and hmac.compare_digest(token.encode(), expected.encode())
 
 
@@ -60,7 +58,7 @@ def is_operator(request: Request) -> bool:
 def is_admin(request: Request) -> bool:
     """True when the request carries the admin token."""
     settings: AccessSettings = request.app.state.settings
-    return settings.admin_token is not None and _matches(bearer_token(request), settings.admin_token)
+    return settings.admin_token is not None and matches(bearer_token(request), settings.admin_token)
 
 
 def require_admin(request: Request) -> None:
@@ -70,11 +68,7 @@ def require_admin(request: Request) -> None:
     loopback only (the `serve` command refuses otherwise), and local operators are trusted — but not a request
     a reverse proxy on the same machine forwarded, which may come from anywhere.
     """
-    settings: AccessSettings = request.app.state.settings
-    if is_operator(request):
-        return
-    detail = "admin token required (Authorization: Bearer <token>)" if settings.admin_token else _PROXIED
-    raise HTTPException(status_code=401, detail=detail)
+    _refuse_unless_operator(request)
 
 
 def require_viewer(request: Request) -> None:
@@ -85,18 +79,13 @@ def require_viewer(request: Request) -> None:
     (the deployment guide's setup). Without one (only allowed on loopback), local callers are trusted — but not
     a request carrying a proxy's forwarding headers, refused with a message saying to configure the token.
     """
+    _refuse_unless_operator(request)
+
+
+def _refuse_unless_operator(request: Request) -> None:
+    """401, saying what is missing: the token, or (proxied, with none configured) that one must be configured."""
     settings: AccessSettings = request.app.state.settings
     if is_operator(request):
         return
     detail = "admin token required (Authorization: Bearer <token>)" if settings.admin_token else _PROXIED
     raise HTTPException(status_code=401, detail=detail)
-
-
-def check_write_key(request: Request) -> None:
-    """FastAPI dependency for ingestion endpoints when write keys are configured."""
-    settings: AccessSettings = request.app.state.settings
-    if not settings.write_keys:
-        return
-    token = bearer_token(request)
-    if not any(_matches(token, key) for key in settings.write_keys):
-        raise HTTPException(status_code=401, detail="write key required (Authorization: Bearer <key>)")

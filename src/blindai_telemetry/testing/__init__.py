@@ -1,5 +1,6 @@
-"""Test doubles shipped with the package: a fake Amplitude service, and `chdb_http` (a ClickHouse HTTP front to
-chDB, imported by name: it needs the `test` extra). The SDK's fake is `InMemoryTransport`."""
+"""Test doubles shipped with the package: a fake Amplitude service, `chdb_http` (a ClickHouse HTTP front to
+chDB) and `browser` (Debian's headless Chromium), both imported by name: they need the `test` extra. The SDK's fake
+is `InMemoryTransport`."""
 
 from blindai_telemetry.testing.fake_amplitude import FakeAmplitude, FakeAmplitudeState
 

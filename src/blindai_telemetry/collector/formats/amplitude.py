@@ -18,9 +18,9 @@ Mapping into the `events` table:
 - `app_version`, `os_name` and `os_version` (→ `os_release`) map to the catalogue; catalogue fields are read by
   name from `user_properties` and `event_properties`; everything else is dropped and counted, except `ip`,
   which is never copied anywhere, not even into the event id;
-- `time` is read in seconds when it is below 10^11 (`MS_THRESHOLD`: 10^11 s is in the year 5138, 10^11 ms in 1973),
-  which covers every event tagged by a BlindAI variant, as those carry seconds of 2022-2023; without `time`, the
-  event takes the time it was received, as on Amplitude;
+- `time` is read in seconds when it is below 10^11 (`mapping.MS_THRESHOLD`: 10^11 s is in the year 5138, 10^11 ms
+  in 1973), which covers every event tagged by a BlindAI variant, as those carry seconds of 2022-2023; without
+  `time`, the event takes the time it was received, as on Amplitude;
 - `event_id` is a name-based UUID of (`device_id`, else `user_id`; `insert_id`): Amplitude deduplicates an
   `insert_id` per device, so two devices that reuse one `insert_id` keep both events, and the sender's raw
   `insert_id` is never stored. Without `insert_id`, it is a name-based UUID of the stored fields, so an
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, Format, FormatError, blindai
+from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, Format, FormatError, blindai, mapping
 
 SOURCE = "amplitude"
 MAX_STRING_LENGTH = 1024
@@ -195,16 +195,16 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
     device_id = device_id if isinstance(device_id, str) and _valid_id(device_id, min_length) else None
     install_id = user_id or device_id
     if install_id is None:  # _check_event refuses such events; kept so that a change there cannot store one
-        raise blindai.EventError("user_id", "the event has no valid user_id or device_id")
+        raise mapping.EventError("user_id", "the event has no valid user_id or device_id")
     sent_time = event.get("time")
     row: dict[str, Any] = {"event": event_type, "install_id": install_id, "source": SOURCE}
-    row["time"] = now_ms if sent_time is None else blindai.time_ms(sent_time)
+    row["time"] = now_ms if sent_time is None else mapping.time_ms(sent_time)
     dropped = 0
     for name, value in event.items():
         if value is None or name in _ENVELOPE:
             continue
         target = _STANDARD_MAPPED.get(name)
-        if target is not None and (converted := blindai.catalogue_value(target, value)) is not None:
+        if target is not None and (converted := mapping.catalogue_value(target, value)) is not None:
             row[target] = converted
         else:
             dropped += 1
@@ -216,18 +216,18 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
         for name, value in (event.get(container) or {}).items():
             if value is None or (name == "install_id" and value == install_id):
                 continue  # our own SDK repeats the install id in user_properties: the same value, not a drop
-            converted = blindai.catalogue_value(name, value) if name in allowed else None
+            converted = mapping.catalogue_value(name, value) if name in allowed else None
             if converted is None:
                 dropped += 1
             else:
-                blindai.put(row, name, converted)
+                mapping.put(row, name, converted)
     insert_id = event.get("insert_id")
     if insert_id is not None:
         # Amplitude's dedup scope: the device when the event has one, else the user.
-        row["event_id"] = blindai.content_id(["insert_id", device_id or install_id, insert_id])
+        row["event_id"] = mapping.content_id(["insert_id", device_id or install_id, insert_id])
         return blindai.Mapped(row=row, dropped_fields=dropped)
     material = {**row, "time": sent_time}  # the time as sent, so that a replay gets the same id
-    row["event_id"] = blindai.content_id(material)
+    row["event_id"] = mapping.content_id(material)
     return blindai.Mapped(row=row, dropped_fields=dropped, id_material=material)
 
 
@@ -268,7 +268,7 @@ def decode(payload: Any, *, model_name_key: bytes | None = None) -> Decoded:
     for index, event in enumerate(events):
         try:
             mapped = _map_event(event, min_length, now_ms, model_names)
-        except blindai.EventError as exc:
+        except mapping.EventError as exc:
             problems.add(problems.invalid, exc.field, index)
             continue
         decoded.dropped_fields += mapped.dropped_fields
@@ -280,7 +280,7 @@ def decode(payload: Any, *, model_name_key: bytes | None = None) -> Decoded:
         decoded.rows.append(mapped.row)
     if problems:
         raise problems.error()
-    blindai.disambiguate(decoded.rows, material)
+    mapping.disambiguate(decoded.rows, material)
     return decoded
 
 

@@ -1,0 +1,105 @@
+"""What the two foreign formats (the original BlindAI servers', Amplitude's) share to map one event into a row.
+
+An event's error (`EventError`, naming the field), a catalogue field's value as its column stores it, the
+sender's `time` in ms, and the name-based event id that makes a replayed batch deduplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from blindai_telemetry import catalogue
+from blindai_telemetry.stores import MAX_TIME_MS
+from blindai_telemetry.stores.base import COLUMN_NAMES, EVENT_COLUMNS
+
+#: A `time` below this is seconds, at or above it milliseconds (on every route): 10^11 s is in the year 5138 and
+#: 10^11 ms in 1973, so no real time is ambiguous, and a sender that mixes units is still read right.
+MS_THRESHOLD = 10**11
+
+_NAMESPACE = uuid.UUID("6b1f4f0e-2d7c-5b8e-9c41-0a6f3e2d1b70")
+
+_INT_BOUNDS = {"INTEGER": 2**31, "BIGINT": 2**63}
+_COLUMN_TYPES = {c.name: c.type for c in EVENT_COLUMNS}
+_COLUMNS = frozenset(COLUMN_NAMES)
+
+
+class EventError(ValueError):
+    """One event does not follow the format; `field` names the offending field (dotted path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def catalogue_value(name: str, value: Any) -> Any:
+    """`value` as the catalogue field `name` stores it, or None when it has the wrong type or range.
+
+    Only the JSON type is checked here (so that a value always fits its column); choices, lengths and the
+    scrubber are the shared catalogue validation's job.
+    """
+    spec = catalogue.FIELDS.get(name)
+    if spec is None or value is None:
+        return None
+    if spec.type is bool:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):  # bool is an int in Python, never in the catalogue
+        return None
+    if spec.type is str:
+        return value if isinstance(value, str) else None
+    if spec.type is int:
+        bound = _INT_BOUNDS.get(_COLUMN_TYPES.get(name, "BIGINT"), 2**63)
+        return value if isinstance(value, int) and -bound <= value < bound else None
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def put(row: dict[str, Any], name: str, value: Any) -> None:
+    """Set a catalogue field on a row: in its column, or in `properties` when it has none."""
+    if name in _COLUMNS:
+        row[name] = value
+    else:
+        row.setdefault("properties", {})[name] = value
+
+
+def time_ms(value: Any) -> int:
+    """An event's `time` as Unix ms: seconds below 10^11 (the original servers' unit), milliseconds above."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise EventError("time", "'time' must be a non-negative integer")
+    ms = value * 1000 if value < MS_THRESHOLD else value
+    if ms > MAX_TIME_MS:
+        raise EventError("time", "'time' is beyond the year 9999")
+    return ms
+
+
+def content_id(material: Any, occurrence: int = 0) -> str:
+    """A name-based UUID of `material`'s canonical JSON; `occurrence` tells identical events of a batch apart."""
+    try:
+        # ensure_ascii: a lone surrogate (valid in JSON) must not break the UTF-8 encoding uuid5 does.
+        canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise EventError("event", "the event cannot be encoded (nested too deeply?)") from exc
+    if occurrence:
+        canonical += f"#{occurrence}"
+    return str(uuid.uuid5(_NAMESPACE, canonical))
+
+
+def disambiguate(rows: Iterable[dict[str, Any]], material: Mapping[int, Any]) -> None:
+    """Give the 2nd, 3rd... identical event of one batch its own id; the batch replayed gets the same ids."""
+    seen: Counter[str] = Counter()
+    for index, row in enumerate(rows):
+        if index not in material:
+            continue
+        base = row["event_id"]
+        if seen[base]:
+            row["event_id"] = content_id(material[index], seen[base])
+        seen[base] += 1
