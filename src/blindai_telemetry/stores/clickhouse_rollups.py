@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from blindai_telemetry.stores import platform_names as names
+from blindai_telemetry.stores.base import StoreError
 
 TABLE = "install_days"
 #: Attributes kept to answer "the value an install reported last" (platforms, hardware), and their types.
@@ -92,11 +93,18 @@ Command = Callable[..., Any]
 
 def current(query: Callable[..., Any], command: Command) -> bool:
     """Whether the store already holds the rollup as this version keeps it. One of an older schema (without the
-    funnel's columns) is dropped with its views, to be made again and filled from the events like a new one."""
+    funnel's columns) is dropped with its views, to be made again and filled from the events like a new one —
+    unless it is replicated: an operator made it for the cluster, and dropping it here would make a local one."""
     columns = {name for (name,) in query("SELECT name FROM system.columns WHERE database = currentDatabase() "
                                          "AND table = %s", [TABLE]).result_rows}
     if {"started", "uploads", "runs"} <= columns:
         return True
+    engine = query("SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = %s",
+                   [TABLE]).result_rows
+    if engine and str(engine[0][0]).startswith("Replicated"):
+        raise StoreError(f"{TABLE} predates the funnel's columns (started, uploads, runs): drop it and its two views "
+                         "on every replica, make them again as docs/deployment.md shows, then fill it from the "
+                         "events with the views' SELECTs (stores/clickhouse_rollups.fill)")
     for statement in (f"DROP VIEW IF EXISTS {TABLE}_own", f"DROP VIEW IF EXISTS {TABLE}_clients",
                       f"DROP TABLE IF EXISTS {TABLE}"):
         command(statement)
