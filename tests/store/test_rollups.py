@@ -3,6 +3,7 @@ views): after writes, deletions and retention, the panels read from them equal t
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from .conftest import StoreFactory, make_row
 
 DAY = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
-PANELS = ("active_installs", "versions", "modes", "platforms", "hardware", "retention")
+PANELS = ("active_installs", "versions", "modes", "platforms", "hardware", "retention", "funnel")
 
 
 @pytest.fixture
@@ -69,22 +70,94 @@ def test_rollups_follow_writes_deletions_and_retention(sql_store: Store, monkeyp
     assert from_rollup["summary"]["installs"] == 1
 
 
+OLDER_STORES = {
+    "before the rollup": ("DROP VIEW install_days_own", "DROP VIEW install_days_clients", "DROP TABLE install_days"),
+    # Issue 15's rollup, without the funnel's columns.
+    "before the funnel's columns": ("DROP VIEW install_days_own", "DROP VIEW install_days_clients",
+                                    "ALTER TABLE install_days DROP COLUMN started, DROP COLUMN uploads, "
+                                    "DROP COLUMN runs"),
+}
+
+
+@pytest.mark.parametrize("older", list(OLDER_STORES))
 def test_a_clickhouse_store_from_before_the_rollup_gets_it_filled_at_start(
-    store_factory: tuple[str, StoreFactory], monkeypatch: pytest.MonkeyPatch,
+    store_factory: tuple[str, StoreFactory], monkeypatch: pytest.MonkeyPatch, older: str,
 ) -> None:
     kind, make = store_factory
     if kind not in ("chdb", "clickhouse-http"):
         pytest.skip("ClickHouse keeps its rollup in tables; DuckDB's is rebuilt in memory at each start")
     store = make()
-    store.write([make_row(install_id="old", time=T0, client_install_id="its-client"),
-                 make_row(install_id="old", time=T0 + DAY, client_install_id=None)])
+    store.write([make_row(install_id="old", time=T0, client_install_id="its-client", event="server_started"),
+                 make_row(install_id="old", time=T0 + DAY, client_install_id=None, event="model_uploaded")])
     client = store._client  # type: ignore[attr-defined]
-    for statement in ("DROP VIEW install_days_own", "DROP VIEW install_days_clients", "DROP TABLE install_days"):
-        client.command(statement)  # as a store made before issue 15 left it
+    for statement in OLDER_STORES[older]:
+        client.command(statement)  # as an older version left the store
     store.close()
     store = make()
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw and [r[1:] for r in from_rollup["active_installs"]] == [[1, 1], [1, 0]]
+    assert [n for _, n, _, _ in from_rollup["funnel"]] == [1, 1, 0]
     # ... and the views are back for new events.
     store.write([make_row(install_id="new", time=T0 + DAY, client_install_id=None)])
     assert [r[1:] for r in _answers(store, monkeypatch)[0]["active_installs"]] == [[1, 1], [2, 0]]
+
+
+H = 3_600_000
+
+
+def _step(install: str, event: str, ms: int, **overrides: Any) -> dict[str, Any]:
+    return make_row(install_id=install, event=event, time=T0 + ms, received_at=T0 + ms, client_install_id=None,
+                    **overrides)
+
+
+def _funnels(store: Store, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The funnel under several filters and windows, read from the rollup, then from the events."""
+    cases = {f"{w} days": Filters(include_ci=True, window_days=w) for w in (1, 7, 8)} | {
+        "from day 1": Filters(start=date(2026, 1, 2)), "version": Filters(app_version="0.6.3"),
+        "mode": Filters(mode="hardware", window_days=3), "to day 7": Filters(end=date(2026, 1, 8))}
+    assert rollup.table_for(store, wait=True, now=True) is not None
+    from_rollup = {name: queries.funnel(store, f).rows for name, f in cases.items()}
+    with monkeypatch.context() as m:
+        m.setattr(rollup, "table_for", lambda *a, **k: None)
+        raw = {name: queries.funnel(store, f).rows for name, f in cases.items()}
+    return from_rollup, raw
+
+
+def test_the_funnel_from_the_rollups_is_the_funnel_of_the_events_to_the_millisecond(
+    sql_store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = sql_store
+    store.write([
+        # a: an upload before its start (not in the window), a run before its first upload in it, a run 1 ms before
+        # the 7-day window closes.
+        _step("a", "model_uploaded", 9 * H), _step("a", "server_started", 10 * H),
+        _step("a", "model_run", 10 * H + 1_800_000), _step("a", "model_uploaded", 11 * H),
+        _step("a", "model_run", 7 * DAY + 10 * H - 1),
+        # b and c upload on the window's last, partial day; b runs before it closes, c exactly when it closes.
+        _step("b", "server_started", 10 * H), _step("b", "model_uploaded", 7 * DAY + 9 * H),
+        _step("b", "model_run", 7 * DAY + 9 * H + 1), _step("b", "model_run", 7 * DAY + 11 * H),
+        _step("c", "server_started", 10 * H), _step("c", "model_uploaded", 7 * DAY + 9 * H),
+        _step("c", "model_run", 7 * DAY + 10 * H),
+        # d: its steps on one day but in rows of two versions.
+        _step("d", "server_started", DAY + 12 * H), _step("d", "model_run", DAY + 12 * H + 1, app_version="0.7.0"),
+        _step("d", "model_uploaded", DAY + 13 * H, app_version="0.7.0"), _step("d", "model_run", DAY + 14 * H),
+        # e: started twice (the first start opens the window), hardware, CI on its last day.
+        _step("e", "server_started", 2 * DAY + 8 * H, mode="hardware"),
+        _step("e", "server_started", 5 * DAY, mode="hardware"),
+        _step("e", "model_uploaded", 9 * DAY + 7 * H, mode="hardware"),
+        _step("e", "model_run", 9 * DAY + 7 * H + 1, mode="hardware", is_ci=True),
+    ])
+    from_rollup, raw = _funnels(store, monkeypatch)
+    assert from_rollup == raw
+    assert [n for _, n, _, _ in from_rollup["7 days"]] == [5, 5, 4]  # all but c ran
+    assert [n for _, n, _, _ in from_rollup["8 days"]] == [5, 5, 5]
+    assert [n for _, n, _, _ in from_rollup["1 days"]] == [5, 2, 1]  # a and d uploaded, d ran
+
+    store.delete_installs(["a"])
+    from_rollup, raw = _funnels(store, monkeypatch)
+    assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [4, 4, 3]
+
+    # Retention to the middle of day 1: d's start stays, its run before it goes; a, b and c's starts go.
+    assert store.delete_older_than(T0 + DAY + 12 * H) > 0
+    from_rollup, raw = _funnels(store, monkeypatch)
+    assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [2, 2, 2]

@@ -46,21 +46,28 @@ _ATTRIBUTES = ("os_name", "arch", "cpu_count", "memory_gb", "user_agent")
 
 # Platform names as `names` maps them, so the rollup counts what the raw events' queries count.
 _SOURCE = f"""
-    SELECT time, app, app_version, mode, coalesce(is_ci, false) AS is_ci,
+    SELECT time, event, app, app_version, mode, coalesce(is_ci, false) AS is_ci,
            CASE WHEN mode IS NOT NULL THEN 'server' ELSE 'client' END AS role, true AS own, install_id AS id,
            app_version AS version, {names.sql("os_name")} AS os_name, {names.sql("arch")} AS arch, cpu_count,
            memory_gb, CAST(NULL AS VARCHAR) AS user_agent
     FROM events {{where}}
     UNION ALL
-    SELECT time, app, app_version, mode, coalesce(is_ci, false), 'client', false, client_install_id,
+    SELECT time, NULL, app, app_version, mode, coalesce(is_ci, false), 'client', false, client_install_id,
            client_app_version, {names.sql("client_os_name")}, {names.sql("client_arch")}, NULL, NULL,
            client_user_agent
     FROM events {{where_client}}"""
 _LATEST = ", ".join(f"arg_max({a}, time) FILTER (WHERE {a} IS NOT NULL) AS {a}, "
                     f"max(time) FILTER (WHERE {a} IS NOT NULL) AS {a}_t" for a in _ATTRIBUTES)
 _KEYS = "day, app, app_version, mode, is_ci, role, own, h, version"
+#: The funnel's steps per install-day: the first start, and the times of the uploads and runs. Times, not counts:
+#: the funnel's window opens at an install's first start to the millisecond, and "ran" means a run after the
+#: first upload inside it, which no per-day count or min/max can say exactly.
+_FUNNEL = ("min(time) FILTER (WHERE event = 'server_started') AS started, "
+           "list(time ORDER BY time) FILTER (WHERE event = 'model_uploaded') AS uploads, "
+           "list(time ORDER BY time) FILTER (WHERE event = 'model_run') AS runs")
 _BUILD = f"""
-    SELECT CAST(time AS DATE) AS day, app, app_version, mode, is_ci, role, own, hash(id) AS h, version, {_LATEST}
+    SELECT CAST(time AS DATE) AS day, app, app_version, mode, is_ci, role, own, hash(id) AS h, version, {_LATEST},
+           {_FUNNEL}
     FROM ({{source}}) AS s GROUP BY {_KEYS}"""
 
 

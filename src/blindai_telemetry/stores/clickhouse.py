@@ -143,10 +143,10 @@ class ClickHouseStore(Store):
                 if not client.query("SELECT 1 FROM system.databases WHERE name = %s", [database]).result_rows:
                     client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
                 client.database = database
-                had_rollup = bool(client.query(f"EXISTS TABLE {clickhouse_rollups.TABLE}").result_rows[0][0])
+                had_rollup = clickhouse_rollups.current(client.query, client.command)
                 for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
                     client.command(statement)
-                if not had_rollup:  # a store from before the rollup: its views see new events only
+                if not had_rollup:  # a store from before the rollup, or before its schema: views see new events only
                     months = [m for (m,) in client.query("SELECT DISTINCT toYYYYMM(time) FROM events").result_rows]
                     clickhouse_rollups.fill(client.command, months=months)
         except StoreError:

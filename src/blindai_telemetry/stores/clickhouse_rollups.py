@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from blindai_telemetry.stores import platform_names as names
+from blindai_telemetry.stores.base import StoreError
 
 TABLE = "install_days"
 #: Attributes kept to answer "the value an install reported last" (platforms, hardware), and their types.
@@ -39,11 +40,23 @@ _CREATE = """CREATE TABLE IF NOT EXISTS install_days (
   day Date, app {low}, app_version {low}, mode {low}, is_ci Bool, role LowCardinality(String), own Bool,
   version {low}, id UInt64,
   {attributes},
-  t SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+  t SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+  started SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
+  uploads SimpleAggregateFunction(groupArrayArray, Array(DateTime64(3, 'UTC'))),
+  runs SimpleAggregateFunction(groupArrayArray, Array(DateTime64(3, 'UTC')))
 ) ENGINE = {engine}
 PARTITION BY toYYYYMM(day)
 ORDER BY ({keys})
 SETTINGS allow_nullable_key = 1"""
+
+
+#: The funnel's steps per install-day (an install's own events): its first start, the times of its uploads and
+#: runs, as the DuckDB rollup keeps them (`dashboard.rollup`). A duplicate event repeats a time in an array, which
+#: changes neither a minimum nor whether a run falls in a window.
+_FUNNEL = ("minIf(toNullable(time), event = 'server_started') AS started, "
+           "groupArrayIf(time, event = 'model_uploaded') AS uploads, groupArrayIf(time, event = 'model_run') AS runs")
+_NO_FUNNEL = ("CAST(NULL AS Nullable(DateTime64(3, 'UTC'))) AS started, "
+              "CAST([] AS Array(DateTime64(3, 'UTC'))) AS uploads, CAST([] AS Array(DateTime64(3, 'UTC'))) AS runs")
 
 
 def _select(own: bool, where: str = "") -> str:
@@ -60,7 +73,8 @@ def _select(own: bool, where: str = "") -> str:
     attributes = ", ".join(f"CAST({expr} AS {ATTRIBUTES[a]}) AS {a}" for a, expr in values.items())
     return (f"SELECT toDate(time) AS day, app, app_version, mode, coalesce(is_ci, false) AS is_ci, {role} AS role, "
             f"{'true' if own else 'false'} AS own, {version} AS version, cityHash64({ident}) AS id, {attributes}, "
-            f"max(time) AS t FROM events {('WHERE ' + where) if where else ''} GROUP BY {', '.join(_KEYS)}")
+            f"max(time) AS t, {_FUNNEL if own else _NO_FUNNEL} "
+            f"FROM events {('WHERE ' + where) if where else ''} GROUP BY {', '.join(_KEYS)}")
 
 
 def schema(engine: Callable[..., str]) -> list[str]:
@@ -75,6 +89,26 @@ def schema(engine: Callable[..., str]) -> list[str]:
 
 
 Command = Callable[..., Any]
+
+
+def current(query: Callable[..., Any], command: Command) -> bool:
+    """Whether the store already holds the rollup as this version keeps it. One of an older schema (without the
+    funnel's columns) is dropped with its views, to be made again and filled from the events like a new one —
+    unless it is replicated: an operator made it for the cluster, and dropping it here would make a local one."""
+    columns = {name for (name,) in query("SELECT name FROM system.columns WHERE database = currentDatabase() "
+                                         "AND table = %s", [TABLE]).result_rows}
+    if {"started", "uploads", "runs"} <= columns:
+        return True
+    engine = query("SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = %s",
+                   [TABLE]).result_rows
+    if engine and str(engine[0][0]).startswith("Replicated"):
+        raise StoreError(f"{TABLE} predates the funnel's columns (started, uploads, runs): drop it and its two views "
+                         "on every replica, make them again as docs/deployment.md shows, then fill it from the "
+                         "events with the views' SELECTs (stores/clickhouse_rollups.fill)")
+    for statement in (f"DROP VIEW IF EXISTS {TABLE}_own", f"DROP VIEW IF EXISTS {TABLE}_clients",
+                      f"DROP TABLE IF EXISTS {TABLE}"):
+        command(statement)
+    return False
 
 
 def fill(command: Command, where: str = "", months: Sequence[int] = ()) -> None:
