@@ -130,8 +130,8 @@ class Rollup:
                 self._count_ids()
                 self._days, self._checked_at = days, _time.monotonic()
                 self.built.set()
-        except StoreError:  # e.g. the store was closed meanwhile: the next request tries again
-            log.warning("could not build the dashboard rollup; panels answer from the raw events", exc_info=True)
+        except StoreError as exc:  # e.g. the store was closed meanwhile: the next request tries again
+            log.warning("could not build the dashboard rollup (%s); panels answer from the raw events", exc)
         finally:
             self._builder = None
 

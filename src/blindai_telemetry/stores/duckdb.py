@@ -29,7 +29,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -66,6 +67,8 @@ _IDS = "(SELECT unnest(?::VARCHAR[]))"
 IDLE_CHECKPOINT_BYTES = 4 << 20
 #: WAL size from which DuckDB checkpoints inside a commit: only reached when the writer is never idle.
 BUSY_CHECKPOINT_BYTES = 64 << 20
+#: How long close() waits for reads it interrupted to let go of the connection, seconds.
+CLOSE_TIMEOUT = 10.0
 
 
 class _SeenBefore(Exception):
@@ -313,11 +316,35 @@ class DuckDBStore(Store):
             if self._closed:
                 return
             self._closed = True
-            for cursor in self._cursors:
-                cursor.close()
+            cursors = list(self._cursors)
+
+            def stop_reads() -> None:
+                # A read running on another thread (the dashboard rollup's first build takes seconds at 10 M
+                # events) is stopped; until it has unwound, its cursor and the connection refuse to close.
+                for cursor in cursors:
+                    with suppress(duckdb.Error):
+                        cursor.interrupt()
+
+            deadline = time.monotonic() + CLOSE_TIMEOUT
+            for cursor in cursors:
+                _when_idle(cursor.close, stop_reads, deadline)
             try:
-                self._conn.execute("CHECKPOINT")
+                _when_idle(lambda: self._conn.execute("CHECKPOINT"), stop_reads, deadline)
             except duckdb.Error:  # the data is safe in the WAL regardless; the next open replays it
                 pass
             finally:
-                self._conn.close()
+                _when_idle(self._conn.close, stop_reads, deadline)
+
+
+def _when_idle(call: Callable[[], object], stop_reads: Callable[[], None], deadline: float) -> None:
+    """`call()` once the reads in flight are stopped: retried while DuckDB refuses because a read is still
+    unwinding (it refuses rather than waits), until `deadline`; then the last refusal is raised."""
+    while True:
+        stop_reads()  # again each time: a read may have started between two tries
+        try:
+            call()
+            return
+        except duckdb.ResourceInUseException:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)  # an interrupted query unwinds within milliseconds
