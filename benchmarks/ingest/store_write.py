@@ -72,11 +72,10 @@ def _commit(conn: duckdb.DuckDBPyConnection, group: list[dict[str, object]], key
     return spent
 
 
-def run(events: int, group: int, stored: int, keys: bool, idle_bytes: int,
-        path: str | None = None) -> tuple[dict[str, float], int]:
-    """CPU µs per event by phase over `events` events in commits of `group`; and the checkpoints taken."""
+def run(events: int, group: int, stored: int, keys: bool, idle_bytes: int, path: str) -> tuple[dict[str, float], int]:
+    """CPU µs per event by phase over `events` events in commits of `group` into a new file at `path`; and the
+    checkpoints taken."""
     rows = checked_rows(events, seed=13)
-    path = path or os.path.join(tempfile.mkdtemp(prefix="store-write-"), "bench.duckdb")
     conn = duckdb.connect(path)
     conn.execute(store_sql._CREATE_EVENTS)
     if keys:
@@ -112,8 +111,9 @@ def main() -> None:
     parser.add_argument("--no-keys", action="store_true", help="leave the key table out")
     parser.add_argument("--idle-checkpoint-bytes", type=int, default=store_sql.IDLE_CHECKPOINT_BYTES)
     args = parser.parse_args()
-    per_event, checkpoints = run(args.events, args.group, args.stored, not args.no_keys,
-                                 args.idle_checkpoint_bytes)
+    with tempfile.TemporaryDirectory(prefix="store-write-") as folder:  # hundreds of MB with --stored: not kept
+        per_event, checkpoints = run(args.events, args.group, args.stored, not args.no_keys,
+                                     args.idle_checkpoint_bytes, os.path.join(folder, "bench.duckdb"))
     load = os.getloadavg()
     print(f"DuckDB store write, {args.events} events in commits of {args.group}, {args.stored} stored before,"
           f" key table {'no' if args.no_keys else 'yes'}, idle checkpoint from {args.idle_checkpoint_bytes >> 20} MB"
