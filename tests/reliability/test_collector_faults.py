@@ -36,8 +36,9 @@ from reliability.fault_support import (
 )
 
 #: The "disk": a file-size limit (RLIMIT_FSIZE) put on the running collector. DuckDB's write of the WAL or of a
-#: checkpoint past it fails with EFBIG (CPython ignores SIGXFSZ), as it would with ENOSPC on a full disk.
-DISK_BYTES = 6 << 20
+#: checkpoint past it fails with EFBIG (CPython ignores SIGXFSZ), as it would with ENOSPC on a full disk. Above the
+#: store's idle checkpoint threshold (16 MB of WAL), so that the file fills during a checkpoint too, not only the WAL.
+DISK_BYTES = 20 << 20
 
 
 def test_a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers_once_freed(tmp_path: Path) -> None:
@@ -49,7 +50,7 @@ def test_a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers_once_fr
         with httpx.Client(base_url=served.url, timeout=30) as http:
             # One sender, batch after batch: the writer is idle between them, so it checkpoints the WAL into the
             # file as it would in production, and the disk fills during a checkpoint as well as during a commit.
-            for i in range(800):
+            for i in range(2_000):
                 answers.post(http, new_batch(200, f"install-{i % 40}"))
                 if answers.statuses[503] >= 20:
                     break

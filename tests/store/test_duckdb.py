@@ -115,11 +115,11 @@ def test_rows_the_validator_checked_are_deduplicated_exactly_like_any_other(tmp_
 
 
 def test_checkpoints_wait_for_an_idle_writer_and_lose_nothing(tmp_path: Path) -> None:
-    """Commits no longer checkpoint at DuckDB's 16 MB; `maintain(idle=True)` folds a grown WAL into the file."""
+    """Commits do not checkpoint at the idle threshold; `maintain(idle=True)` folds a grown WAL into the file."""
     store = DuckDBStore(tmp_path / "cp.duckdb")
     wal = Path(store.path + ".wal")
     try:
-        for _ in range(100):  # bounded: ~3 writes of 2,000 rows fill the WAL past the threshold
+        for _ in range(100):  # bounded: ~12 writes of 2,000 rows fill the WAL past the threshold
             store.write([make_row() for _ in range(2_000)])
             if wal.stat().st_size >= IDLE_CHECKPOINT_BYTES:
                 break

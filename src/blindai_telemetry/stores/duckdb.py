@@ -11,8 +11,12 @@ Checkpoints: DuckDB folds the WAL into the file inside whichever commit pushes t
 `checkpoint_threshold` (16 MB by default), and every batch of that commit waited for it (66-380 ms here,
 most of the collector's p99). The threshold is raised to `BUSY_CHECKPOINT_BYTES` (a bound that only a
 writer never idle reaches), and the collector's writer calls `maintain(idle=True)` when no batch is waiting,
-which checkpoints from `IDLE_CHECKPOINT_BYTES` on: smaller checkpoints, taken when nobody waits for one.
-A restart after kill -9 replays whatever WAL there is, so this moves no durability.
+which checkpoints from `IDLE_CHECKPOINT_BYTES` on: checkpoints taken when nobody waits for one. Not
+smaller ones: every checkpoint rewrites the key table's whole index (~100 ms of CPU with 2 M events stored,
+however little the WAL holds; 2 ms without the key table), so checkpointing from 4 MB cost the store 42 µs an
+event with 2 M events stored against 34 µs from 16 MB (`python -m benchmarks.ingest.store_write --stored
+2000000`, back to back, twice). A restart after kill -9 replays whatever WAL there is, so this moves no
+durability.
 
 Deduplication across restarts: an `event_keys` table whose PRIMARY KEY is a 128-bit digest of each stored
 event_id (`md5(event_id)::UUID`), filled in the same transaction as `events`. Measured with 10 M rows
@@ -63,8 +67,8 @@ _SELECT_ROWS = ", ".join(
     f"epoch_ms({c.name}) AS {c.name}" if c.type == "TIMESTAMP" else c.name for c in EVENT_COLUMNS
 )
 _IDS = "(SELECT unnest(?::VARCHAR[]))"
-#: WAL size from which an idle writer checkpoints (~10k events; a checkpoint of it takes ~10-30 ms here).
-IDLE_CHECKPOINT_BYTES = 4 << 20
+#: WAL size from which an idle writer checkpoints (~40k events; DuckDB's own default threshold).
+IDLE_CHECKPOINT_BYTES = 16 << 20
 #: WAL size from which DuckDB checkpoints inside a commit: only reached when the writer is never idle.
 BUSY_CHECKPOINT_BYTES = 64 << 20
 #: How long close() waits for reads it interrupted to let go of the connection, seconds.
