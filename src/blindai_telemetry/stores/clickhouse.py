@@ -143,15 +143,29 @@ class ClickHouseStore(Store):
                 if not client.query("SELECT 1 FROM system.databases WHERE name = %s", [database]).result_rows:
                     client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
                 client.database = database
-                had_rollup = clickhouse_rollups.current(client.query, client.command)
-                for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
-                    client.command(statement)
-                if not had_rollup:  # a store from before the rollup, or before its schema: views see new events only
-                    months = [m for (m,) in client.query("SELECT DISTINCT toYYYYMM(time) FROM events").result_rows]
-                    clickhouse_rollups.fill(client.command, months=months)
+                self._create_schema()
         except StoreError:
             self.close()
             raise
+
+    def _create_schema(self, attempts: int = 3) -> None:
+        """Make the tables and views that are missing, and fill a new rollup from the stored events. Collectors
+        started together race here: one may drop an older rollup that another has just made again, so a view
+        whose table vanished under it (UNKNOWN_TABLE) is retried; filling twice only repeats idempotent states."""
+        client = self._client
+        for attempt in range(attempts):
+            try:
+                had_rollup = clickhouse_rollups.current(client.query, client.command)
+                for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
+                    client.command(statement)
+                break
+            except ClickHouseError as exc:
+                if "UNKNOWN_TABLE" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        if not had_rollup:  # a store from before the rollup, or before its schema: views see new events only
+            months = [m for (m,) in client.query("SELECT DISTINCT toYYYYMM(time) FROM events").result_rows]
+            clickhouse_rollups.fill(client.command, months=months)
 
     @classmethod
     def from_url(cls, url: str) -> ClickHouseStore:

@@ -99,6 +99,8 @@ def current(query: Callable[..., Any], command: Command) -> bool:
                                          "AND table = %s", [TABLE]).result_rows}
     if {"started", "uploads", "runs"} <= columns:
         return True
+    if not columns:  # none yet; dropping "if exists" here would drop the one another collector is making now
+        return False
     engine = query("SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = %s",
                    [TABLE]).result_rows
     if engine and str(engine[0][0]).startswith("Replicated"):
