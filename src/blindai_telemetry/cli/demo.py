@@ -19,11 +19,15 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from blindai_telemetry import environment_variables as ev
+
+if TYPE_CHECKING:  # the demo's heavy parts are imported when it runs
+    from blindai_telemetry._settings import Settings
+    from blindai_telemetry.reference.fleet import Fleet
 
 #: Seconds between the fleet's flushes: short, so the dashboard fills within seconds of the start.
 DEMO_FLUSH_INTERVAL = "1"
@@ -83,6 +87,23 @@ def _wait_for_stop(tick: Callable[[], None], every: float = 15.0) -> None:
                 signal.signal(signum, old)
 
 
+def _announce(endpoint: str, db_path: Path, fleet: Fleet, clients: int, root: Path, machine: Settings) -> None:
+    """What runs where, what the fleet will (not) send given this machine's settings, and the dashboard's URL."""
+    click.echo(f"Collector  {endpoint}  (DuckDB file: {db_path})")
+    for s in fleet.servers:
+        click.echo(f"Server     {s.url}  mode={s.mode} version={s.version}")
+    click.echo(f"Clients    {clients}, each with its own install id, uploading and running models")
+    click.echo(f"Every install above is simulated, keeps its id in {root} and reports only to this collector;"
+               " your own telemetry settings and id are untouched.")
+    if not machine.decision.enabled:
+        click.echo(click.style(f"Telemetry is disabled here ({machine.decision.reason}): the fleet sends "
+                               "nothing; the dashboard shows seeded data only.", fg="yellow"))
+    elif machine.destination == "debug":
+        click.echo(click.style(f"{ev.BLINDAI_TELEMETRY_DEBUG} is set: the fleet prints its batches to stderr "
+                               "instead of sending them; the dashboard shows seeded data only.", fg="yellow"))
+    click.echo(click.style(f"\nDashboard: {endpoint}/", bold=True))
+
+
 @click.command("demo")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
               help="Port of the demo's collector and dashboard on 127.0.0.1 (0: any free port).")
@@ -133,19 +154,7 @@ def demo(port: int, db: Path | None, servers: int, clients: int, seed_days: int)
         start_servers(fleet, servers, root / "servers", endpoint)
         start_traffic(fleet, clients, root / "clients", endpoint)
 
-        click.echo(f"Collector  {endpoint}  (DuckDB file: {db_path})")
-        for s in fleet.servers:
-            click.echo(f"Server     {s.url}  mode={s.mode} version={s.version}")
-        click.echo(f"Clients    {clients}, each with its own install id, uploading and running models")
-        click.echo(f"Every install above is simulated, keeps its id in {root} and reports only to this collector;"
-                   " your own telemetry settings and id are untouched.")
-        if not machine.decision.enabled:
-            click.echo(click.style(f"Telemetry is disabled here ({machine.decision.reason}): the fleet sends "
-                                   "nothing; the dashboard shows seeded data only.", fg="yellow"))
-        elif machine.destination == "debug":
-            click.echo(click.style(f"{ev.BLINDAI_TELEMETRY_DEBUG} is set: the fleet prints its batches to stderr "
-                                   "instead of sending them; the dashboard shows seeded data only.", fg="yellow"))
-        click.echo(click.style(f"\nDashboard: {endpoint}/", bold=True))
+        _announce(endpoint, db_path, fleet, clients, root, machine)
         click.echo("Press Ctrl-C to stop.")
         _wait_for_stop(lambda: click.echo(_progress(store, fleet.totals())))
         click.echo("\nStopping: traffic, servers (delivering their last events), collector...")
