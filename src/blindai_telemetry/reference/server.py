@@ -246,6 +246,86 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 3)
 
 
+class _InferenceService:
+    """The server's state (its models, its inference pool) and one method per endpoint. Every request event is
+    tracked through `telemetry`, which the service never shuts down."""
+
+    def __init__(self, telemetry: Telemetry, mode: str, version: str, limits: ServerLimits) -> None:
+        self.telemetry, self.mode, self.version, self.limits = telemetry, mode, version, limits
+        self.models: dict[str, _Model] = {}
+        self.pool = anyio.CapacityLimiter(limits.max_workers)
+        # A server whose telemetry is off has no use for its callers' facts: it does not even read them.
+        self.reporting = telemetry.install_id is not None
+
+    def client_facts(self, request: Request) -> ClientInfo | None:
+        return _client_info(request) if self.reporting else None
+
+    async def info(self, request: Request) -> JSONResponse:
+        return JSONResponse({"server": "blindai-reference", "version": self.version, "mode": self.mode})
+
+    async def healthz(self, request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    async def upload(self, request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        client = self.client_facts(request)
+        name = request.query_params.get("name") or None
+        size = 0
+        try:
+            if len(self.models) >= self.limits.max_models:
+                raise RequestFailed("too_large", f"the server already holds {self.limits.max_models} models")
+            data = await _read_body(request, self.limits.max_model_bytes)
+            size = len(data)
+            model = await anyio.to_thread.run_sync(_load_model, name, data, limiter=self.pool)
+        except Exception as exc:  # noqa: BLE001 - the request seam: every failure is answered and tracked
+            failure = _as_failure(exc)
+            _track(self.telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
+                   duration_ms=_elapsed_ms(started), ok=False, error_kind=failure.kind)
+            return failure.response()
+        model_id = str(uuid.uuid4())
+        self.models[model_id] = model
+        _track(self.telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
+               duration_ms=_elapsed_ms(started), ok=True)
+        return JSONResponse({"model_id": model_id, "name": name}, status_code=201)
+
+    async def run(self, request: Request) -> Response:
+        started = time.perf_counter()
+        client = self.client_facts(request)
+        model = self.models.get(request.path_params["model_id"])
+        input_bytes = 0
+        try:
+            if model is None:
+                raise RequestFailed("model_not_found", "no model has this id")
+            body = await _read_body(request, self.limits.max_input_bytes)
+            input_bytes = len(body)  # until the tensors are decoded: the size as sent
+            result, input_bytes = await anyio.to_thread.run_sync(_run, model, body, limiter=self.pool)
+        except Exception as exc:  # noqa: BLE001 - the request seam: every failure is answered and tracked
+            failure = _as_failure(exc)
+            _track(self.telemetry, "model_run", client, model_name=model.name if model else None,
+                   duration_ms=_elapsed_ms(started), input_bytes=input_bytes, ok=False, error_kind=failure.kind)
+            return failure.response()
+        _track(self.telemetry, "model_run", client, model_name=model.name, duration_ms=_elapsed_ms(started),
+               input_bytes=input_bytes, ok=True)
+        return Response(result, media_type="application/json")
+
+    async def delete(self, request: Request) -> JSONResponse:
+        model_id = request.path_params["model_id"]
+        model = self.models.pop(model_id, None)
+        if model is None:
+            return RequestFailed("model_not_found", "no model has this id").response()
+        _track(self.telemetry, "model_deleted", self.client_facts(request), model_name=model.name)
+        return JSONResponse({"deleted": model_id})
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.telemetry.track("server_started")
+        try:
+            yield
+        finally:
+            self.telemetry.track("server_stopped")
+            self.models.clear()
+
+
 def create_server_app(
     telemetry: Telemetry,
     mode: str = "simulation",
@@ -255,90 +335,16 @@ def create_server_app(
     """The server as an ASGI app. The caller owns `telemetry` (made with `server_telemetry()`, or any
     `Telemetry`): the app tracks through it and never shuts it down, so events of a stopping server are
     delivered by the owner's `shutdown()`. `mode` and `version` are what `GET /` reports."""
-    limits = limits or ServerLimits()
-    models: dict[str, _Model] = {}
-    pool = anyio.CapacityLimiter(limits.max_workers)
-
-    def client_facts(request: Request) -> ClientInfo | None:
-        # A server whose telemetry is off has no use for its callers' facts: it does not even read them.
-        return _client_info(request) if reporting else None
-
-    reporting = telemetry.install_id is not None
-
-    async def info(request: Request) -> JSONResponse:
-        return JSONResponse({"server": "blindai-reference", "version": version, "mode": mode})
-
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True})
-
-    async def upload(request: Request) -> JSONResponse:
-        started = time.perf_counter()
-        client = client_facts(request)
-        name = request.query_params.get("name") or None
-        size = 0
-        try:
-            if len(models) >= limits.max_models:
-                raise RequestFailed("too_large", f"the server already holds {limits.max_models} models")
-            data = await _read_body(request, limits.max_model_bytes)
-            size = len(data)
-            model = await anyio.to_thread.run_sync(_load_model, name, data, limiter=pool)
-        except Exception as exc:  # noqa: BLE001 - the request seam: every failure is answered and tracked
-            failure = _as_failure(exc)
-            _track(telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
-                   duration_ms=_elapsed_ms(started), ok=False, error_kind=failure.kind)
-            return failure.response()
-        model_id = str(uuid.uuid4())
-        models[model_id] = model
-        _track(telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
-               duration_ms=_elapsed_ms(started), ok=True)
-        return JSONResponse({"model_id": model_id, "name": name}, status_code=201)
-
-    async def run(request: Request) -> Response:
-        started = time.perf_counter()
-        client = client_facts(request)
-        model = models.get(request.path_params["model_id"])
-        input_bytes = 0
-        try:
-            if model is None:
-                raise RequestFailed("model_not_found", "no model has this id")
-            body = await _read_body(request, limits.max_input_bytes)
-            input_bytes = len(body)  # until the tensors are decoded: the size as sent
-            result, input_bytes = await anyio.to_thread.run_sync(_run, model, body, limiter=pool)
-        except Exception as exc:  # noqa: BLE001 - the request seam: every failure is answered and tracked
-            failure = _as_failure(exc)
-            _track(telemetry, "model_run", client, model_name=model.name if model else None,
-                   duration_ms=_elapsed_ms(started), input_bytes=input_bytes, ok=False, error_kind=failure.kind)
-            return failure.response()
-        _track(telemetry, "model_run", client, model_name=model.name, duration_ms=_elapsed_ms(started),
-               input_bytes=input_bytes, ok=True)
-        return Response(result, media_type="application/json")
-
-    async def delete(request: Request) -> JSONResponse:
-        model_id = request.path_params["model_id"]
-        model = models.pop(model_id, None)
-        if model is None:
-            return RequestFailed("model_not_found", "no model has this id").response()
-        _track(telemetry, "model_deleted", client_facts(request), model_name=model.name)
-        return JSONResponse({"deleted": model_id})
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        telemetry.track("server_started")
-        try:
-            yield
-        finally:
-            telemetry.track("server_stopped")
-            models.clear()
-
+    service = _InferenceService(telemetry, mode, version, limits or ServerLimits())
     return Starlette(
         routes=[
-            Route("/", info, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/models", upload, methods=["POST"]),
-            Route("/models/{model_id}/run", run, methods=["POST"]),
-            Route("/models/{model_id}", delete, methods=["DELETE"]),
+            Route("/", service.info, methods=["GET"]),
+            Route("/healthz", service.healthz, methods=["GET"]),
+            Route("/models", service.upload, methods=["POST"]),
+            Route("/models/{model_id}/run", service.run, methods=["POST"]),
+            Route("/models/{model_id}", service.delete, methods=["DELETE"]),
         ],
-        lifespan=lifespan,
+        lifespan=service.lifespan,
     )
 
 
