@@ -233,7 +233,7 @@ class Worker:
                 if not self.outbox.keep(batch):
                     self.ledger.lost("unsent_at_exit", len(batch.events))
                     self.ledger.give_back(batch.dropped)
-            unsent = len(self.queue.take(self.queue.max_size))
+            unsent = len(self.queue.drain())  # and a late track() counts its own event as lost
             self.ledger.lost("unsent_at_exit", unsent + self.outbox.keep_all())
             self.delivery.write(lost=self.ledger.events_lost())
         finally:
