@@ -44,8 +44,7 @@ class BoundedQueue:
         self._items: collections.deque[Item] = collections.deque(maxlen=self.max_size)
         # Counts every kept submission, after its append: a reader can see an item before its count, never
         # the other way round, so the overflow it derives is never more than the truth.
-        self._submitted = itertools.count()
-        self._reads = 0  # values of `_submitted` that readers consumed to read it (guarded by the lock)
+        self._submitted = itertools.count(1)  # so that the batch-th submission wakes the worker
         #: Set when a batch is full (and by flush/shutdown): the worker waits on it.
         self.wake = threading.Event()
         self._open = True
@@ -77,9 +76,9 @@ class BoundedQueue:
             return False
 
     def _submitted_locked(self) -> int:
-        """(lock held) How many items were kept so far."""
-        self._reads += 1
-        return next(self._submitted) - self._reads + 1
+        """(lock held) How many items were kept so far: read from the counter's repr, `count(N)` with N the next
+        value, since `next()` would consume a value and shift the worker's wake-ups."""
+        return int(repr(self._submitted)[6:-1]) - 1
 
     def _counts_locked(self) -> tuple[int, int]:
         submitted = self._submitted_locked()  # before the length: see `_submitted`
