@@ -17,6 +17,7 @@ the A/A pairs (`off-control` against `off`), against the target of ≤ +3 % for 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -139,6 +140,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, int]:
+    """CPU nanoseconds of each live thread of a process (`/proc/PID/task/TID/schedstat`; empty elsewhere)."""
+    threads: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                threads[tid] = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+    return threads
+
+
 def measure(urls: dict[str, str], requests: int, warmup: int,
             warmed: Callable[[], None] = lambda: None) -> dict[str, np.ndarray]:
     """`requests` timed rounds after `warmup` untimed ones (then `warmed()` is called), the servers' order
@@ -203,7 +214,7 @@ def report(latencies: dict[str, np.ndarray], requests: int) -> None:
         print(f"  {name:<12} " + "   ".join(parts))
 
 
-def report_cpu(cpu: dict[str, list[float]]) -> None:
+def report_cpu(cpu: dict[str, list[float]], per_thread: dict[str, list[list[float]]]) -> None:
     """Server CPU per request, and the differences that matter paired by repeat: each repeat's servers ran in
     the same minutes, their requests interleaved, so a change of the machine's load hits both sides of a pair."""
     print("\nserver CPU per request (all its threads: event loop, inference pool, telemetry worker; kernel CPU clock)")
@@ -218,6 +229,13 @@ def report_cpu(cpu: dict[str, list[float]]) -> None:
     over_both = (np.asarray(cpu["on"]) / both_off - 1) * 100
     print(f"    on over the mean of the two `off` servers: median {np.median(over_both):+5.1f} %   (each repeat: "
           + ", ".join(f"{d:+.1f}" for d in over_both) + ")")
+    # Which thread pays: an `on` server has one thread more than an `off` one, the telemetry worker (its CPU shows
+    # as the SDK's own work; a difference in the others is what sharing the GIL and the cores costs the host).
+    print("  each thread, largest first, median of the repeats (µs a request):")
+    for name, repeats in per_thread.items():
+        width = min(map(len, repeats), default=0)
+        columns = np.median(np.asarray([r[:width] for r in repeats]), axis=0) if width else []
+        print(f"    {name:<12} " + ", ".join(f"{c * 1e6:.1f}" for c in columns if c * 1e6 >= 0.05))
     # The A/A pairs show how far two identical servers drift apart in one repeat. Their interquartile range is the
     # noise: a single repeat whose `off` server ran apart (+35 % once, under other work) must not hide the rest.
     low, high = np.percentile(pairs["off-control"], [25, 75])
@@ -234,8 +252,9 @@ def report_cpu(cpu: dict[str, list[float]]) -> None:
 
 
 def run_once(tmp: Path, repeat: int, collector_url: str, hole_url: str, requests: int, warmup: int,
-             ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, float]]:
-    """Fresh server processes, one measurement: (latencies, CPU seconds, seconds from SIGINT to exit)."""
+             ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, float], dict[str, list[float]]]:
+    """Fresh server processes, one measurement: (latencies, CPU seconds, seconds from SIGINT to exit, CPU seconds of
+    each thread, largest first)."""
     endpoints = {"off": collector_url, "on": collector_url, "blackholed": hole_url, "off-control": collector_url}
     order = list(CONFIGS[repeat % len(CONFIGS):] + CONFIGS[:repeat % len(CONFIGS)])  # vary the start order too
     servers: dict[str, tuple[subprocess.Popen[str], str]] = {}
@@ -243,19 +262,24 @@ def run_once(tmp: Path, repeat: int, collector_url: str, hole_url: str, requests
         for name in order:
             servers[name] = start_server(f"{name}-{repeat}", tmp, endpoints[name], disabled=name.startswith("off"))
         cpu_before: dict[str, float] = {}
+        threads_before: dict[str, dict[str, int]] = {}
 
         def warmed() -> None:
             # The `on` server's first delivery imports and connects once (tens of ms of CPU): a cost of its start,
             # not of its requests. It happens within the settle, before the CPU clocks are read.
             time.sleep(SETTLE)
             cpu_before.update({name: cpu_seconds(proc.pid) for name, (proc, _) in servers.items()})
+            threads_before.update({name: thread_cpu(proc.pid) for name, (proc, _) in servers.items()})
 
         latencies = measure({name: servers[name][1] for name in CONFIGS}, requests, warmup, warmed)
         time.sleep(SETTLE)
         cpu = {name: cpu_seconds(proc.pid) - cpu_before[name] for name, (proc, _) in servers.items()}
+        threads = {name: sorted(((ns - threads_before[name].get(tid, 0)) / 1e9
+                                 for tid, ns in thread_cpu(proc.pid).items()), reverse=True)
+                   for name, (proc, _) in servers.items()}
     finally:
         exits = {name: stop(proc) for name, (proc, _) in servers.items()}
-    return latencies, cpu, exits
+    return latencies, cpu, exits, threads
 
 
 def main() -> None:
@@ -270,6 +294,7 @@ def main() -> None:
     load_before = os.getloadavg()  # the machine is shared: what else ran shows in the tails
     latencies: dict[str, list[np.ndarray]] = {name: [] for name in CONFIGS}
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}  # CPU seconds per request, per repeat
+    per_thread: dict[str, list[list[float]]] = {name: [] for name in CONFIGS}  # the same, each thread's
     exits: dict[str, list[float]] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp_name:
         tmp = Path(tmp_name)
@@ -280,12 +305,13 @@ def main() -> None:
         hole_url = f"http://127.0.0.1:{hole.getsockname()[1]}"
         try:
             for repeat in range(args.repeats):
-                got, used, took = run_once(tmp, repeat, collector_url, hole_url, args.requests // args.repeats,
+                got, used, took, threads = run_once(tmp, repeat, collector_url, hole_url, args.requests // args.repeats,
                                            args.warmup)
                 per_repeat = args.requests // args.repeats
                 for name in CONFIGS:
                     latencies[name].append(got[name])
                     cpu[name].append(used[name] / per_repeat)
+                    per_thread[name].append([seconds / per_repeat for seconds in threads[name]])
                     exits[name].append(took[name])
             summary = httpx.get(f"{collector_url}/api/v1/summary", timeout=10.0, trust_env=False).json()
         finally:
@@ -293,7 +319,7 @@ def main() -> None:
             stop(collector)
     measured = args.requests // args.repeats * args.repeats
     report({name: np.concatenate(parts) for name, parts in latencies.items()}, measured)
-    report_cpu(cpu)
+    report_cpu(cpu, per_thread)
     print(f"\nthe collector stored {summary.get('events')} events from {summary.get('installs')} install(s): "
           "the `on` servers' (the `off` ones send nothing, the `blackholed` ones cannot)")
     print("seconds from SIGINT to exit, worst of the repeats: "
