@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from blindai_telemetry._ledger import DropLedger
-from blindai_telemetry._queue import BoundedQueue, Item
+from blindai_telemetry._queue import BoundedQueue, Item, _LockedQueue
 
 
 def _item(i: int) -> Item:
@@ -59,10 +61,14 @@ def test_an_item_that_raced_the_close_past_the_last_take_is_counted_not_left_beh
     assert queue.counts() == (1, 0)
 
 
-def test_items_submitted_by_many_threads_while_the_worker_takes_are_all_accounted_for() -> None:
-    """No lock in submit(): taken + overflowed + still queued must still be every item submitted."""
+@pytest.mark.parametrize("kind", [BoundedQueue, _LockedQueue], ids=["lock-free", "locked (no GIL)"])
+def test_items_submitted_by_many_threads_while_the_worker_takes_are_all_accounted_for(
+        kind: type[BoundedQueue]) -> None:
+    """No lock in submit(): taken + overflowed + still queued must still be every item submitted. The same for
+    the locked queue that builds without a GIL get."""
     ledger = DropLedger()
-    queue = BoundedQueue(50, 7, ledger)
+    queue = kind(50, 7, ledger)
+    assert type(queue) is kind
     threads, per_thread = 4, 20_000
     done = threading.Event()
     taken = 0
