@@ -3,8 +3,8 @@
 `{"sent": N, "lost": N, "last_error": "..." | null, "last_attempt_at": Unix ms, "last_sent_at": Unix ms,
 "endpoint": "..."}`, written by the worker after its attempts (never on the caller's thread) and read by
 `blindai-telemetry status`; the events waiting (`pending`) are counted from the spool itself. Several processes of
-one install share the file: each adds what it did since its own last write, so no process's counts overwrite
-another's (two processes writing in the same instant may lose one's increment: a status figure, not an event).
+one install share the file: each adds what it did since its own last write, under a lock file
+(`delivery.json.lock`), so that neither a process's counts nor its increment is lost to another's write.
 
 Where: beside the user's settings when their directory was chosen (`BLINDAI_TELEMETRY_CONFIG_DIR`,
 `config_dir=`: tests, the demo and containers keep everything in one place), else platformdirs' user state
@@ -22,13 +22,18 @@ from typing import Any
 
 from blindai_telemetry import _config
 from blindai_telemetry import environment_variables as ev
+from blindai_telemetry._files import exclusive, read_json, write_json_atomic
 
 logger = logging.getLogger("blindai_telemetry")
 
 DELIVERY_FILE = "delivery.json"
+LOCK_FILE = DELIVERY_FILE + ".lock"
 SPOOL_DIR = "spool"
 #: The state file is rewritten at most this often while batches keep going out (and always at exit).
 WRITE_INTERVAL = 1.0
+#: How long a write waits for another process's; past it, it goes ahead unlocked (a figure may then be lost,
+#: never an event) rather than hold the worker, at exit least of all.
+LOCK_TIMEOUT = 0.2
 
 
 def state_dir(config_dir: Path) -> Path:
@@ -42,7 +47,7 @@ def state_dir(config_dir: Path) -> Path:
 
 def read(config_dir: Path) -> dict[str, Any]:
     """The install's delivery record (empty when nothing was ever attempted)."""
-    return _config._read_json(state_dir(config_dir) / DELIVERY_FILE)
+    return read_json(state_dir(config_dir) / DELIVERY_FILE)
 
 
 @dataclass
@@ -89,16 +94,17 @@ class DeliveryLog:
             self._done.lost = lost
         if self._last_attempt_at is None and self._done.lost == self._written.lost:
             return  # nothing attempted, nothing lost: nothing to say
-        state = _config._read_json(self.path)
-        record = {"sent": _int(state.get("sent")) + self._done.sent - self._written.sent,
-                  "lost": _int(state.get("lost")) + self._done.lost - self._written.lost,
-                  "last_error": self._last_error if self._last_attempt_at else state.get("last_error"),
-                  "last_attempt_at": self._last_attempt_at or state.get("last_attempt_at"),
-                  "last_sent_at": self._last_sent_at or state.get("last_sent_at"),
-                  "endpoint": self.endpoint}
-        self._last_write = time.monotonic()
-        if _config._write_json_atomic(self.path, record):
-            self._written = _Totals(self._done.sent, self._done.lost)
+        with exclusive(self.path.with_name(LOCK_FILE), LOCK_TIMEOUT):
+            state = read_json(self.path)
+            record = {"sent": _int(state.get("sent")) + self._done.sent - self._written.sent,
+                      "lost": _int(state.get("lost")) + self._done.lost - self._written.lost,
+                      "last_error": self._last_error if self._last_attempt_at else state.get("last_error"),
+                      "last_attempt_at": self._last_attempt_at or state.get("last_attempt_at"),
+                      "last_sent_at": self._last_sent_at or state.get("last_sent_at"),
+                      "endpoint": self.endpoint}
+            self._last_write = time.monotonic()
+            if write_json_atomic(self.path, record):
+                self._written = _Totals(self._done.sent, self._done.lost)
 
     def _log_once(self, error: str, retried: bool) -> None:
         """One line per cause (not per attempt): a dead endpoint must not flood the host's logs."""

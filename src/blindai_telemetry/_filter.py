@@ -23,6 +23,8 @@ Drops = Counter[str]
 _MODEL_NAME_CACHE = 1024
 #: A server sees the same few clients again and again: their filtered facts are remembered (per event name).
 _CLIENT_CACHE = 1024
+#: Text values checked (per field): a server's model names, a client's versions.
+_TEXT_CACHE = 1024
 Processor = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
@@ -51,6 +53,7 @@ class PrivacyFilter:
         self.hash_key = hash_key
         self.scrubber = scrubber or Scrubber()
         self._model_names: dict[str, str] = {}
+        self._texts: dict[tuple[str, str], str | None] = {}
         self._clients: dict[tuple[str, object], tuple[dict[str, Any], Drops]] = {}
         self._allowed = {name: catalogue.allowed_properties(name) for name in catalogue.EVENTS}
         self.processors: tuple[Processor, ...] = (
@@ -133,6 +136,17 @@ class PrivacyFilter:
             if isinstance(value, numbers.Real) and math.isfinite(number := float(value)):
                 return number
             return None
+        if type(value) is str:  # the same few names and versions again and again: checked once each
+            key = (spec.name, value)
+            if key in self._texts:
+                return self._texts[key]
+            if len(self._texts) >= _TEXT_CACHE:
+                self._texts.clear()
+            checked = self._texts[key] = self._check_text(spec, value)
+            return checked
+        return self._check_text(spec, value)
+
+    def _check_text(self, spec: catalogue.Field, value: object) -> str | None:
         if not isinstance(value, str) or self.scrubber.is_identity(value) or not _encodable(value):
             return None
         if spec.choices is not None:

@@ -34,15 +34,16 @@ class DropLedger:
         self._queue_full_folded = 0
 
     def counts_overflows_of(self, overflowed: Callable[[], int]) -> None:
-        """`queue_full` losses are read from the queue's own count (`overflowed()`, monotonic) whenever the ledger
-        is read: on the host's thread a full queue only adds one to an int under the lock it already holds. At a
-        million events/s into a full queue, a call into the ledger doubled the cost of `track()`."""
+        """`queue_full` losses are read from the queue's own count (`overflowed()`) whenever the ledger is read:
+        on the host's thread a full queue costs nothing more than the append. At a million events/s into a full
+        queue, a call into the ledger doubled the cost of `track()`. The count may lag the truth for a moment
+        (an append seen before its count), never lead it: a reading below the last one is ignored."""
         self._overflowed = overflowed
 
     def _fold(self) -> None:
         """(lock held) Bring the queue's count into the counters."""
         new = self._overflowed() - self._queue_full_folded
-        if new:
+        if new > 0:
             self._queue_full_folded += new
             self._totals["queue_full"] += new
             self._unreported["queue_full"] += new

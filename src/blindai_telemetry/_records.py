@@ -23,12 +23,11 @@ class LocalRecords:
         meta = {"sent_at": int(time.time() * 1000), "transport": transport.name, "endpoint": transport.endpoint,
                 "outcome": "debug" if transport.name == "debug" else result.outcome.value,
                 "status": result.status, "events": events}
-        try:
-            sent = body.decode("utf-8")
-            if type(transport).encode is not Transport.encode:
-                json.loads(sent)  # another transport's encoding: spliced only when it is JSON
-        except ValueError:
-            sent = "null"
+        sent = body
+        if type(transport).encode is not Transport.encode:  # another transport's encoding: spliced only when JSON
+            try:
+                json.loads(body)
+            except ValueError:
+                sent = b"null"
         with contextlib.suppress(Exception):  # seam: the log is for the user's eyes; delivery goes on without it
-            _config.append_sent_line(dumps(meta).decode("utf-8")[:-1] + ',"payload":' + sent + "}",
-                                     self.config_dir)
+            _config.append_sent_line([dumps(meta)[:-1], b',"payload":', sent, b"}"], self.config_dir)

@@ -63,6 +63,7 @@ class Worker:
         self.sent_batches = 0
         self.cycles = 0  # worker cycles completed, so that flush() knows its forced attempt happened
         self._force = False
+        self._flushing = 0  # flush() calls waiting (guarded by `progress`)
         self._deadline: float | None = None  # of the last sends, at shutdown
         self._exit_deadline: float | None = None  # of the shutdown itself
         self.stopping = False
@@ -98,16 +99,21 @@ class Worker:
             return True
         deadline = time.monotonic() + max(timeout, 0.0)
         cycles = self.cycles
+        with self.progress:
+            self._flushing += 1  # the worker sends part batches too while someone waits
         self._force = True
         self.queue.wake.set()
         with self.progress:
-            while not self._done_with(target):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self.thread.is_alive():
-                    return False
-                if self.cycles > cycles and not self._force and self.backoff.resume_at > deadline:
-                    return False  # the forced attempt failed and the next one comes after our deadline
-                self.progress.wait(min(remaining, 0.5))
+            try:
+                while not self._done_with(target):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self.thread.is_alive():
+                        return False
+                    if self.cycles > cycles and not self._force and self.backoff.resume_at > deadline:
+                        return False  # the forced attempt failed and the next one comes after our deadline
+                    self.progress.wait(min(remaining, 0.5))
+            finally:
+                self._flushing -= 1
         return True
 
     def shutdown(self, timeout: float) -> bool:
@@ -183,6 +189,12 @@ class Worker:
                 self._force = False  # one forced attempt per flush() call, then the normal backoff
                 self._park()
                 return
+            if not (self._force or self._flushing or self.outbox.pending()
+                    or len(self.queue) >= self.queue.batch_size):
+                # What came in during the send is a part batch: it waits to fill up or for the next interval.
+                # Sending it at once made a server tracking ~1,000 events/s send a batch of a few events after
+                # every send, and pay a request, a log write and a thread switch for each: 70 µs an event.
+                break
         self._force = False
 
     def _next_batch(self) -> Batch | None:
@@ -233,7 +245,7 @@ class Worker:
                 if not self.outbox.keep(batch):
                     self.ledger.lost("unsent_at_exit", len(batch.events))
                     self.ledger.give_back(batch.dropped)
-            unsent = len(self.queue.take(self.queue.max_size))
+            unsent = len(self.queue.drain())  # and a late track() counts its own event as lost
             self.ledger.lost("unsent_at_exit", unsent + self.outbox.keep_all())
             self.delivery.write(lost=self.ledger.events_lost())
         finally:

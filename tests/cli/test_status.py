@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from blindai_telemetry import _config
+from blindai_telemetry import _config, _files
 from blindai_telemetry import environment_variables as ev
 
 from ._helpers import Invoke
@@ -88,7 +88,7 @@ def test_status_does_not_create_an_install_id_even_when_enabled(invoke: Invoke, 
 
 def test_shows_install_id_state_endpoint_and_debug(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     install_id, _ = _config.get_or_create_install_id()
-    _config._write_json_atomic(_config.config_dir() / "delivery.json",
+    _files.write_json_atomic(_config.config_dir() / "delivery.json",
                                {"last_sent_at": 1_764_323_400_123, "lost": 7, "sent": 3})
     monkeypatch.setenv(ev.BLINDAI_TELEMETRY_ENDPOINT, "http://127.0.0.1:9/collector")
     monkeypatch.setenv(ev.BLINDAI_TELEMETRY_DEBUG, "1")

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from blindai_telemetry import ClientInfo, SendResult, Telemetry, _config
-from blindai_telemetry._batch import CONTEXT_KEY, SLICE, Batch, Context, encode_native, event_ids
+from blindai_telemetry._batch import CONTEXT_KEY, ENCODE_SLICE, Batch, Context, encode_native, event_ids
 from blindai_telemetry._filter import PrivacyFilter
 from blindai_telemetry._transport import Transport
 from blindai_telemetry.privacy import REDACTED, Scrubber
@@ -28,7 +28,7 @@ def test_event_ids_are_distinct_version_4_uuids() -> None:
 def test_native_encoding_in_slices_with_the_context_spliced_is_the_plain_serialisation() -> None:
     calls: list[int] = []
     context = Context({"install_id": "i", "app": "ré \"quoted\" \u0000", "is_ci": False})
-    for count in (0, 1, SLICE, SLICE + 1, 5 * SLICE + 3):
+    for count in (0, 1, ENCODE_SLICE, ENCODE_SLICE + 1, 5 * ENCODE_SLICE + 3):
         events = [{"event_id": str(i), "event": "model_run", "properties": {"model_name": "ré", "n": i},
                    CONTEXT_KEY: 0} for i in range(count)]
         batch = Batch(events, {"queue_full": 2}, count, None, context)
@@ -38,7 +38,7 @@ def test_native_encoding_in_slices_with_the_context_spliced_is_the_plain_seriali
         assert decoded == {**expected, "sent_at": decoded["sent_at"]}
         assert all(e == {**events[i], **context.fields} | {CONTEXT_KEY: e.get(CONTEXT_KEY)} or CONTEXT_KEY not in e
                    for i, e in enumerate(decoded["events"]))
-        assert len(calls) == max(0, (count - 1) // SLICE)  # consulted between slices, not after the last
+        assert len(calls) == max(0, (count - 1) // ENCODE_SLICE)  # consulted between slices, not after the last
     complete = Batch([{"event_id": "1", "install_id": "i"}], {}, 0)  # read back from the spool: no context
     assert json.loads(encode_native(complete))["events"] == [{"event_id": "1", "install_id": "i"}]
 

@@ -138,3 +138,16 @@ def test_huge_strings_are_cut_without_leaving_half_a_secret() -> None:
     assert len(out) <= catalogue.MAX_STRING_LENGTH
     assert "10.20" not in out
     assert scrub("y" * 100_000) == REDACTED  # one giant token: nothing of it is sent
+
+
+def test_a_text_checked_once_is_answered_the_same_and_counted_again_each_time() -> None:
+    """Text verdicts are remembered per field: a value refused once is refused (and counted) on every event, a
+    value kept once is kept; the same text under another field is checked for that field."""
+    f = make()
+    for _ in range(3):
+        assert f("model_run", {"error_kind": "alice@example.com", "model_name": "resnet50"}) == {
+            "model_name": "resnet50"}
+    assert f.drops["invalid_value"] == 3
+    assert f("model_run", {"error_kind": "too_large"}) == {"error_kind": "too_large"}
+    assert f("model_run", {"error_kind": "resnet50"}) == {}  # kept as a model name, not as an error kind
+    assert f.drops["invalid_value"] == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 
@@ -183,3 +184,38 @@ def test_batches_stay_under_one_megabyte_as_sent(make_telemetry: Callable[..., T
     sizes = [len(json.dumps(p, separators=(",", ":"), ensure_ascii=False).encode()) for p in transport.payloads]
     assert len(sizes) > 1 and max(sizes) <= 1_000_000
     assert len(transport.events) == 3000
+
+
+class _GatedTransport(InMemoryTransport):
+    """Holds each send until `gate` is set, so that events can arrive while a batch is on its way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.sending = threading.Event(), threading.Event()
+
+    def send(self, body: bytes, timeout: float) -> SendResult:
+        self.sending.set()
+        self.gate.wait(10.0)
+        return super().send(body, timeout)
+
+
+def test_what_arrives_during_a_send_waits_to_fill_a_batch(make_telemetry: Callable[..., Telemetry]) -> None:
+    """A busy host's events trickle in while a batch is sent: they go out as a full batch (or at the interval,
+    or on flush), not as a request of a few events after every send."""
+    transport = _GatedTransport()
+    telemetry = make_telemetry(transport=transport, flush_interval=60, max_batch_size=10)
+    for _ in range(10):
+        telemetry.track("model_run", duration_ms=1.0)
+    assert transport.sending.wait(10.0)  # the full batch is on its way
+    for _ in range(3):
+        telemetry.track("model_run", duration_ms=2.0)
+    transport.gate.set()
+    deadline = time.monotonic() + 10.0
+    while telemetry.stats()["cycles"] < 1 and time.monotonic() < deadline:  # the worker is done with its wake-up
+        time.sleep(0.005)
+    assert [len(p["events"]) for p in transport.payloads] == [10] and telemetry.stats()["queued"] == 3
+    for _ in range(7):
+        telemetry.track("model_run", duration_ms=3.0)
+    with transport.received:
+        assert transport.received.wait_for(lambda: len(transport.events) == 20, timeout=10.0)
+    assert [len(p["events"]) for p in transport.payloads] == [10, 10]
