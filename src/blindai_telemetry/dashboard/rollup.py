@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from blindai_telemetry.stores import clickhouse_rollups
+from blindai_telemetry.stores import clickhouse_event_days, clickhouse_rollups, durations
 from blindai_telemetry.stores import platform_names as names
 from blindai_telemetry.stores.base import Store, StoreError
 
@@ -37,6 +37,11 @@ DATABASE = "blindai_dashboard"
 TABLE = f"{DATABASE}.install_days"
 _IDS = f"{DATABASE}.install_numbers"  # 64-bit hash of an install id -> its dense number
 _STAGING = f"{DATABASE}.staging"
+#: Per day × filter values × event: the counts and the first and last time (what `events` and the summary read),
+#: and the successful requests' durations as `stores.durations` buckets them (what the performance panel reads):
+#: the same columns as the ClickHouse store's `event_days` projection (`stores.clickhouse_event_days`).
+EVENT_DAYS = f"{DATABASE}.event_days"
+DURATION_DAYS = f"{DATABASE}.duration_days"
 #: Concurrent requests of one page load share one freshness check.
 CHECK_INTERVAL = 1.0
 
@@ -69,6 +74,15 @@ _BUILD = f"""
     SELECT CAST(time AS DATE) AS day, app, app_version, mode, is_ci, role, own, hash(id) AS h, version, {_LATEST},
            {_FUNNEL}
     FROM ({{source}}) AS s GROUP BY {_KEYS}"""
+_EVENT_KEYS = "CAST(time AS DATE) AS day, app, app_version, mode, coalesce(is_ci, false) AS is_ci, event"
+_EVENT_DAYS = f"""
+    SELECT {_EVENT_KEYS}, count(*) AS n, count(*) FILTER (WHERE source = 'seed') AS seeded, min(time) AS first,
+           max(time) AS last
+    FROM events WHERE {{where}} GROUP BY ALL"""
+_DURATION_DAYS = f"""
+    SELECT {_EVENT_KEYS}, {durations.bucket("duration_ms", "duckdb")} AS b, count(*) AS n
+    FROM events WHERE {{where}} AND event IN ('model_uploaded', 'model_run') AND {clickhouse_event_days.TIMED}
+    GROUP BY ALL"""
 
 
 class Rollup:
@@ -107,6 +121,8 @@ class Rollup:
     def _add(self, condition: str | None) -> str:
         """SQL that adds the rows of the events matching `condition` (all when None), numbering new installs."""
         return f"""
+            INSERT INTO {EVENT_DAYS} {_EVENT_DAYS.format(where=condition or "true")};
+            INSERT INTO {DURATION_DAYS} {_DURATION_DAYS.format(where=condition or "true")};
             CREATE OR REPLACE TABLE {_STAGING} AS {self._select(condition)};
             INSERT INTO {_IDS}
                 SELECT h, (SELECT coalesce(max(n) + 1, 0) FROM {_IDS}) + row_number() OVER (ORDER BY h) - 1
@@ -126,6 +142,8 @@ class Rollup:
                 self._store.fetch(f"CREATE OR REPLACE TABLE {_IDS} (h UBIGINT PRIMARY KEY, n INTEGER NOT NULL)")
                 self._store.fetch(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * EXCLUDE (h), 0 AS id "
                                   f"FROM ({self._select('false')})")
+                for table, select in ((EVENT_DAYS, _EVENT_DAYS), (DURATION_DAYS, _DURATION_DAYS)):
+                    self._store.fetch(f"CREATE OR REPLACE TABLE {table} AS {select.format(where='false')}")
                 self._store.fetch(self._add(None))
                 self._count_ids()
                 self._days, self._checked_at = days, _time.monotonic()
@@ -164,8 +182,8 @@ class Rollup:
         listed = ", ".join(f"DATE '{d.isoformat()}'" for d in changed)
         # The time bound lets DuckDB skip older blocks (events are stored roughly in time order).
         condition = f"time >= TIMESTAMP '{changed[0].isoformat()}' AND CAST(time AS DATE) IN ({listed})"
-        self._store.fetch(f"BEGIN TRANSACTION; DELETE FROM {TABLE} WHERE day IN ({listed}); "
-                          f"{self._add(condition)} COMMIT")
+        deletes = " ".join(f"DELETE FROM {t} WHERE day IN ({listed});" for t in (TABLE, EVENT_DAYS, DURATION_DAYS))
+        self._store.fetch(f"BEGIN TRANSACTION; {deletes} {self._add(condition)} COMMIT")
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,28 @@ class Source:
         if self.dialect == "clickhouse":
             return f"argMaxIf({attribute}, t, {attribute} IS NOT NULL)"
         return f"arg_max({attribute}, {attribute}_t) FILTER (WHERE {attribute} IS NOT NULL)"
+
+    # The per-day event counts: DuckDB's `event_days` table, or ClickHouse's `events` read through its
+    # `event_days` projection (which it picks for a query spelled with these expressions, without FINAL).
+
+    @property
+    def events(self) -> str:
+        return "events" if self.dialect == "clickhouse" else EVENT_DAYS
+
+    @property
+    def day(self) -> str:
+        return clickhouse_event_days.DAY if self.dialect == "clickhouse" else "day"
+
+    @property
+    def is_ci(self) -> str:
+        return clickhouse_event_days.IS_CI if self.dialect == "clickhouse" else "is_ci"
+
+    def event_sql(self, what: str) -> str:
+        """An aggregate over the per-day event counts: `count`, `seeded`, `first` or `last` (time)."""
+        if self.dialect == "clickhouse":
+            return {"count": clickhouse_event_days.EVENTS, "seeded": clickhouse_event_days.SEEDED,
+                    "first": clickhouse_event_days.FIRST, "last": clickhouse_event_days.LAST}[what]
+        return {"count": "sum(n)", "seeded": "sum(seeded)", "first": "min(first)", "last": "max(last)"}[what]
 
     @property
     def settings(self) -> str:

@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from blindai_telemetry.stores import _arrow, _rows, clickhouse_rollups
+from blindai_telemetry.stores import _arrow, _rows, clickhouse_event_days, clickhouse_rollups
 from blindai_telemetry.stores.base import EVENT_COLUMNS, Deletion, Row, Store, StoreError, WriteResult
 
 _LOW = "LowCardinality(Nullable(String))"  # few distinct values: versions, OS names, enums
@@ -57,11 +57,13 @@ _INDEXES = """,
   INDEX install_id_bf install_id TYPE bloom_filter(0.01) GRANULARITY 1,
   INDEX client_install_id_bf client_install_id TYPE bloom_filter(0.01) GRANULARITY 1"""
 _CREATE_EVENTS = """CREATE TABLE IF NOT EXISTS events (
-  {columns}{indexes}
+  {columns}{indexes},
+  {projection}
 ) ENGINE = {engine}
 PARTITION BY toYYYYMM(time)
 ORDER BY (event, toDate(time), install_id, event_id)
-SETTINGS {window} = 10000, fsync_after_insert = 1, fsync_part_directory = 1"""
+SETTINGS {window} = 10000, fsync_after_insert = 1, fsync_part_directory = 1,
+  {projection_settings}"""
 # The latest record of a request wins: `version` orders a request's records (done after pending).
 _CREATE_DELETIONS = """CREATE TABLE IF NOT EXISTS deletions (
   id String, status LowCardinality(String), requested_at_ms Int64, install_count Int32,
@@ -93,7 +95,8 @@ def schema(replicated: bool = False) -> list[str]:
     window = "replicated_deduplication_window" if replicated else "non_replicated_deduplication_window"
     return [
         _CREATE_EVENTS.format(columns=columns, indexes=_INDEXES, engine=engine("ReplacingMergeTree", "events"),
-                              window=window),
+                              window=window, projection=clickhouse_event_days.PROJECTION,
+                              projection_settings=clickhouse_event_days.SETTINGS),
         _CREATE_DELETIONS.format(engine=engine("ReplacingMergeTree", "deletions", "version")),
         _CREATE_EPOCHS.format(engine=engine("MergeTree", "deletion_epochs")),
         _CREATE_FORWARD_BLOCKS.format(engine=engine("ReplacingMergeTree", "forward_blocks")),
@@ -158,6 +161,7 @@ class ClickHouseStore(Store):
                 had_rollup = clickhouse_rollups.current(client.query, client.command)
                 for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
                     client.command(statement)
+                clickhouse_event_days.add_to_older(client.query, client.command)
                 break
             except ClickHouseError as exc:
                 if "UNKNOWN_TABLE" not in str(exc) or attempt == attempts - 1:
@@ -270,7 +274,7 @@ class ClickHouseStore(Store):
                 self._client.command(
                     "ALTER TABLE events UPDATE client_install_id = NULL WHERE client_install_id IN %s",
                     [chunk], settings=_SYNC)
-                clickhouse_rollups.forget_installs(self._client.command, chunk, _SYNC)
+                clickhouse_rollups.forget_installs(self._client.query, self._client.command, chunk, _SYNC)
         return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:

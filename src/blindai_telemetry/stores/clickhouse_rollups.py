@@ -12,7 +12,8 @@ events name), so every collector's insert updates it inside ClickHouse, whicheve
   measured at 1 M events, 10 times faster than merging `argMax` states. A read needs no FINAL: `uniqExact(id)`
   and that `argMax` give the same answer before and after merges, and a duplicate event (two collectors racing
   on one id) adds nothing to either.
-- Deletions: `forget_installs` deletes the installs' rows (own and as a client) with the events; retention
+- Deletions: `forget_installs` deletes the installs' rows (own and as a client) with the events, and rebuilds
+  the client rows of the days a deleted server named clients; retention
   (`forget_before`) drops whole days before the cutoff and rebuilds the cutoff's own day from the events left.
 - Created with the store's other tables; on a store that already holds events it is filled from them once.
 - It mirrors the DuckDB store's in-memory rollup (`dashboard.rollup`): same columns, same platform names
@@ -122,10 +123,19 @@ def fill(command: Command, where: str = "", months: Sequence[int] = ()) -> None:
             command(f"INSERT INTO {TABLE} {_select(own, condition)}")
 
 
-def forget_installs(command: Command, install_ids: Sequence[str], settings: dict[str, Any]) -> None:
-    """Delete the installs' rows, as themselves and as clients named by servers (with their events)."""
-    command(f"ALTER TABLE {TABLE} DELETE WHERE id IN (SELECT cityHash64(arrayJoin(%s)))", [list(install_ids)],
-            settings=settings)
+def forget_installs(query: Callable[..., Any], command: Command, install_ids: Sequence[str],
+                    settings: dict[str, Any]) -> None:
+    """Delete the installs' rows, as themselves and as clients named by servers (with their events); and, on the
+    days a deleted install was a server, rebuild the client rows from the events left (its events named clients
+    that, those days, nothing else may have named)."""
+    ids = "(SELECT cityHash64(arrayJoin(%s)))"
+    days = [d for (d,) in query(f"SELECT DISTINCT day FROM {TABLE} WHERE own AND role = 'server' AND id IN {ids} "
+                                "SETTINGS final = 0", [list(install_ids)]).result_rows]
+    command(f"ALTER TABLE {TABLE} DELETE WHERE id IN {ids}", [list(install_ids)], settings=settings)
+    if days:
+        listed = ", ".join(f"toDate('{d.isoformat()}')" for d in days)
+        command(f"ALTER TABLE {TABLE} DELETE WHERE NOT own AND day IN ({listed})", settings=settings)
+        command(f"INSERT INTO {TABLE} {_select(False, f'toDate(time) IN ({listed})')}")
 
 
 def forget_before(command: Command, cutoff: str, settings: dict[str, Any]) -> None:
