@@ -94,6 +94,7 @@ class Rollup:
         self._lock = threading.Lock()
         self._days: dict[Any, tuple[int, Any, int]] = {}
         self._checked_at = -CHECK_INTERVAL
+        self._changes: int | None = None  # the store's change count at the last check
         self.max_id = 0
         self.built = threading.Event()
         self._builder: threading.Thread | None = None
@@ -137,6 +138,7 @@ class Rollup:
     def _build(self) -> None:
         try:
             with self._lock:
+                self._changes = getattr(self._store, "changes", None)
                 days = self._signature()
                 self._store.fetch(f"ATTACH IF NOT EXISTS ':memory:' AS {DATABASE}")
                 self._store.fetch(f"CREATE OR REPLACE TABLE {_IDS} (h UBIGINT PRIMARY KEY, n INTEGER NOT NULL)")
@@ -165,7 +167,13 @@ class Rollup:
             if not (wait and self.built.wait(timeout=600)):
                 return None
         with self._lock:
-            if now or _time.monotonic() - self._checked_at >= CHECK_INTERVAL:
+            # A store that counts its changes (DuckDB's: it is the file's only writer) spares the check, a scan of
+            # the events by day (60 ms at 10 M events), while nothing was written or deleted since the last one.
+            changes = getattr(self._store, "changes", None)
+            if changes is not None and changes == self._changes:
+                self._checked_at = _time.monotonic()
+            elif now or _time.monotonic() - self._checked_at >= CHECK_INTERVAL:
+                self._changes = changes  # read before the check: a write during it is seen by the next one
                 days = self._signature()
                 changed = sorted(d for d in days.keys() | self._days.keys() if days.get(d) != self._days.get(d))
                 if changed:
