@@ -18,7 +18,7 @@ from .conftest import StoreFactory, make_row
 DAY = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 PANELS = ("active_installs", "versions", "modes", "platforms", "hardware", "retention", "funnel", "events",
-          "performance", "model_sizes")
+          "performance", "model_sizes", "uptime")
 
 
 @pytest.fixture
@@ -56,14 +56,17 @@ def test_rollups_follow_writes_deletions_and_retention(sql_store: Store, monkeyp
         make_row(install_id="s2", time=T0 + DAY + 1_000, client_install_id="c1", mode="hardware", arch="aarch64"),
         make_row(install_id="c1", time=T0 + 2 * DAY, mode=None, app="blindai-client", client_install_id=None,
                  cpu_count=None, memory_gb=None, arch="arm64"),
+        make_row(install_id="s2", time=T0 + DAY + 2_000, client_install_id=None, event="server_stopped",
+                 uptime_s=600.0, duration_ms=None, mode="hardware", arch="aarch64"),
     ])
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw
     assert [r[1:] for r in from_rollup["active_installs"]] == [[1, 1], [2, 2], [0, 1]]
+    assert ["10–60 min", 1] in from_rollup["uptime"]  # 600 s: the bucket from 600 s on
     assert ["arch", "x86_64", 1] in from_rollup["platforms"] and ["arch", "arm64", 2] in from_rollup["platforms"]
     assert [r[1:3] for r in from_rollup["performance"]] == [["model_run", 1], ["model_run", 1], ["model_uploaded", 1],
                                                             ["model_run", 1]]
-    assert from_rollup["summary"]["events"] == 4 and from_rollup["summary"]["seeded"] == 1
+    assert from_rollup["summary"]["events"] == 5 and from_rollup["summary"]["seeded"] == 1
 
     # A deletion request: c1 goes, as an install and as the client that s1's and s2's events named.
     store.delete_installs(["c1"])
@@ -72,7 +75,7 @@ def test_rollups_follow_writes_deletions_and_retention(sql_store: Store, monkeyp
     assert [r[1:] for r in from_rollup["active_installs"]] == [[1, 0], [2, 1]]
 
     # Retention to the middle of the second day: s2's early event goes, s1's later one stays on that day.
-    assert store.delete_older_than(T0 + DAY + 1_800_000) == 2
+    assert store.delete_older_than(T0 + DAY + 1_800_000) == 3
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw
     assert [r[1:] for r in from_rollup["active_installs"]] == [[1, 1]]
@@ -137,7 +140,7 @@ def _read_through_the_projection(store: Store, monkeypatch: pytest.MonkeyPatch) 
         m.setattr(store, "fetch", lambda sql, params=(): seen.append(sql) or fetch(sql, params))
         _panel_answers(store)
     reads = [sql for sql in seen if "FROM events" in sql and "final = 0" in sql]
-    assert len(reads) >= 6  # events, performance (3), model sizes, summary, options (2), seeded days
+    assert len(reads) >= 7  # events, performance (3), model sizes, uptime, summary, options (2), seeded days
     for sql in reads:
         store._client.query(f"{sql}, force_optimize_projection = 1")  # type: ignore[attr-defined]
 

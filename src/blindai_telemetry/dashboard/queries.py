@@ -268,21 +268,25 @@ def _bytes(n: int) -> str:
     return f"{n} PiB"
 
 
-#: Uptime buckets, in seconds (upper bounds, exclusive), and their labels.
-UPTIME_BUCKETS: tuple[tuple[float, str], ...] = (
-    (60, "< 1 min"), (600, "1–10 min"), (3600, "10–60 min"), (6 * 3600, "1–6 h"), (86400, "6–24 h"),
-    (7 * 86400, "1–7 days"), (math.inf, "≥ 7 days"),
-)
+#: Uptime buckets, in seconds (upper bounds, exclusive, as the ClickHouse projection counts them), and labels.
+UPTIME_BUCKETS: tuple[tuple[float, str], ...] = tuple(zip(
+    (*clickhouse_event_days.UPTIME_LIMITS, math.inf),
+    ("< 1 min", "1–10 min", "10–60 min", "1–6 h", "6–24 h", "1–7 days", "≥ 7 days"), strict=True))
 
 
 def uptime(store: Store, f: Filters) -> Table:
     d = _dialect(store)
     # A server reports its uptime when it stops: one value per process that stopped cleanly. (A process that
     # crashed sends no server_stopped and is not in this distribution.)
-    cases = " ".join(f"WHEN uptime_s < {limit} THEN {i}" for i, (limit, _) in enumerate(UPTIME_BUCKETS[:-1]))
-    sql = f"""SELECT CASE {cases} ELSE {len(UPTIME_BUCKETS) - 1} END AS b, count(*) AS processes FROM events
-              {where(f, d, "event = 'server_stopped'", "uptime_s IS NOT NULL")} GROUP BY b"""
-    counts = {int(r["b"]): int(r["processes"]) for r in store.fetch(sql)}
+    src = rollup.table_for(store)
+    if src and d.clickhouse:  # the `event_days` projection's histogram of uptimes
+        sql = f"SELECT {clickhouse_event_days.UPTIMES} AS h FROM events {_by_day(src, f, d)}{src.settings}"
+        counts = {int(b): int(n) for b, n in store.fetch(sql)[0]["h"].items()}
+    else:
+        cases = " ".join(f"WHEN uptime_s < {limit} THEN {i}" for i, (limit, _) in enumerate(UPTIME_BUCKETS[:-1]))
+        sql = f"""SELECT CASE {cases} ELSE {len(UPTIME_BUCKETS) - 1} END AS b, count(*) AS processes FROM events
+                  {where(f, d, "event = 'server_stopped'", "uptime_s IS NOT NULL")} GROUP BY b"""
+        counts = {int(r["b"]): int(r["processes"]) for r in store.fetch(sql)}
     return Table(["bucket", "processes"], [[label, counts.get(i, 0)] for i, (_, label) in enumerate(UPTIME_BUCKETS)])
 
 

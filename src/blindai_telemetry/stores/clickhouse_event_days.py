@@ -4,7 +4,7 @@ The raw-event panels (events over time, request performance, model sizes, the su
 of the range with FINAL (ClickHouse, 100 M events: 5 to 14 s a panel). `event_days` is an aggregate PROJECTION of
 the `events` table: per day × app × version × mode × CI × event, the count, the seeded count, the first and last
 time (of all events and of the seeded ones), and two histograms (`sumMap` of a map bucket -> count: request
-durations as `stores.durations` buckets them, model sizes by power of two). A projection rather than a
+durations as `stores.durations` buckets them, model sizes by power of two, server uptimes). A projection rather than a
 materialized view into another table, because it lives inside each part of `events`:
 
 - Every insert writes it with the part; deletions (a lightweight `DELETE`, for a deletion request or
@@ -46,9 +46,14 @@ SEEDED_FIRST, SEEDED_LAST = "minIf(time, source = 'seed')", "maxIf(time, source 
 DURATIONS = f"sumMapIf(map({durations.bucket('coalesce(duration_ms, 0)', 'clickhouse')}, toUInt64(1)), {TIMED})"
 SIZE_BUCKET = "toInt16(floor(log2(greatest(coalesce(model_size_bytes, 0), 1))))"
 SIZES = f"sumMapIf(map({SIZE_BUCKET}, toUInt64(1)), event = 'model_uploaded' AND model_size_bytes > 0)"
+#: Server uptimes at server_stopped, by bucket: the index of the first of these limits (seconds) above it.
+UPTIME_LIMITS = (60, 600, 3600, 6 * 3600, 86400, 7 * 86400)
+_UPTIME_BUCKET = ("toUInt8(multiIf(" + ", ".join(f"coalesce(uptime_s, 0) < {limit}, {i}" for i, limit in
+                                               enumerate(UPTIME_LIMITS)) + f", {len(UPTIME_LIMITS)}))")
+UPTIMES = f"sumMapIf(map({_UPTIME_BUCKET}, toUInt64(1)), event = 'server_stopped' AND uptime_s IS NOT NULL)"
 
 PROJECTION = (f"PROJECTION {NAME} (SELECT {', '.join(KEYS)}, {EVENTS}, {SEEDED}, {FIRST}, {LAST}, {SEEDED_FIRST}, "
-              f"{SEEDED_LAST}, {DURATIONS}, {SIZES} GROUP BY {', '.join(KEYS)})")
+              f"{SEEDED_LAST}, {DURATIONS}, {SIZES}, {UPTIMES} GROUP BY {', '.join(KEYS)})")
 #: Without these, ClickHouse refuses a projection on a ReplacingMergeTree, and lightweight deletes on its table.
 SETTINGS = "deduplicate_merge_projection_mode = 'rebuild', lightweight_mutation_projection_mode = 'rebuild'"
 
