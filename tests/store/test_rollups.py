@@ -93,6 +93,8 @@ OLDER_STORES = {
     "before the events' projection": ("ALTER TABLE events DROP PROJECTION event_days",
                                       "ALTER TABLE events RESET SETTING deduplicate_merge_projection_mode, "
                                       "lightweight_mutation_projection_mode"),
+    "before install_days' projection": ("ALTER TABLE install_days DROP PROJECTION by_install",
+                                        "ALTER TABLE install_days RESET SETTING deduplicate_merge_projection_mode"),
 }
 
 
@@ -112,6 +114,9 @@ def test_a_clickhouse_store_from_before_the_rollup_gets_it_filled_at_start(
     store.close()
     store = make()
     _wait_for_mutations(store)
+    made = dict(store._client.query("SELECT name, create_table_query FROM system.tables "  # type: ignore[attr-defined]
+                                    "WHERE database = currentDatabase()").result_rows)
+    assert "PROJECTION event_days" in made["events"] and "PROJECTION by_install" in made["install_days"]
     _read_through_the_projection(store, monkeypatch)
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw and [r[1:] for r in from_rollup["active_installs"]] == [[1, 1], [1, 0]]

@@ -201,8 +201,13 @@ def _by_latest(store: Store, f: Filters, groups: Sequence[tuple[bool, Sequence[D
         if src:
             # Measured: one pass per group beats one pass grouping by (own, id) with every attribute.
             latest = ", ".join(f"{src.latest(r)} AS {kind}" for kind, _, r in dims)
-            per_install = (f"SELECT id, {latest} FROM {src.table} "
-                           f"{where(f, d, 'own' if own else 'NOT own', by_day=True)} GROUP BY id")
+            rows = f"{src.table} {where(f, d, 'own' if own else 'NOT own', by_day=True)}"
+            if d.clickhouse and not own:
+                # Each client's latest time per value first, which ClickHouse reads from install_days' projection
+                # (a row per client-day, not per client-day × server version × mode): 100 M events, 1.6 -> 0.3 s.
+                attributes = ", ".join(sorted({r for _, _, r in dims}))
+                rows = f"(SELECT id, {attributes}, max(t) AS t FROM {rows} GROUP BY id, {attributes})"
+            per_install = f"SELECT id, {latest} FROM {rows} GROUP BY id"
         else:
             ident = "install_id" if own else "client_install_id"
             latest = ", ".join(f"{d.latest(names.sql(column))} AS {kind}" for kind, column, _ in dims)
