@@ -93,8 +93,9 @@ OLDER_STORES = {
     "before the events' projection": ("ALTER TABLE events DROP PROJECTION event_days",
                                       "ALTER TABLE events RESET SETTING deduplicate_merge_projection_mode, "
                                       "lightweight_mutation_projection_mode"),
-    "before install_days' projection": ("ALTER TABLE install_days DROP PROJECTION by_install",
-                                        "ALTER TABLE install_days RESET SETTING deduplicate_merge_projection_mode"),
+    "before install_days' projections": ("ALTER TABLE install_days DROP PROJECTION by_install",
+                                         "ALTER TABLE install_days DROP PROJECTION distinct_ids",
+                                         "ALTER TABLE install_days RESET SETTING deduplicate_merge_projection_mode"),
 }
 
 
@@ -116,7 +117,8 @@ def test_a_clickhouse_store_from_before_the_rollup_gets_it_filled_at_start(
     _wait_for_mutations(store)
     made = dict(store._client.query("SELECT name, create_table_query FROM system.tables "  # type: ignore[attr-defined]
                                     "WHERE database = currentDatabase()").result_rows)
-    assert "PROJECTION event_days" in made["events"] and "PROJECTION by_install" in made["install_days"]
+    assert "PROJECTION event_days" in made["events"]
+    assert "PROJECTION by_install" in made["install_days"] and "PROJECTION distinct_ids" in made["install_days"]
     _read_through_the_projection(store, monkeypatch)
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw and [r[1:] for r in from_rollup["active_installs"]] == [[1, 1], [1, 0]]
@@ -146,6 +148,10 @@ def _read_through_the_projection(store: Store, monkeypatch: pytest.MonkeyPatch) 
         _panel_answers(store)
     reads = [sql for sql in seen if "FROM events" in sql and "final = 0" in sql]
     assert len(reads) >= 7  # events, performance (3), model sizes, uptime, summary, options (2), seeded days
+    # ... and the distinct installs per period from install_days' `distinct_ids` states (active installs, versions).
+    distinct = [sql for sql in seen if "uniqExact(id) AS n" in sql or "uniqExact(id) AS installs" in sql]
+    assert len(distinct) == 2
+    reads += distinct
     for sql in reads:
         store._client.query(f"{sql}, force_optimize_projection = 1")  # type: ignore[attr-defined]
 

@@ -103,7 +103,14 @@ def active_installs(store: Store, f: Filters) -> Table:
     d = _dialect(store)
     # A client is an install that sends as a client, or one named by a server's event (client_install_id):
     # clients of servers that report for them are counted too.
-    if src := rollup.table_for(store):
+    src = rollup.table_for(store)
+    if src and d.clickhouse:
+        # uniqExact per role, not uniqExactIf: ClickHouse then merges install_days' `distinct_ids` states.
+        sql = f"""SELECT period, sumIf(n, role = 'server') AS servers, sumIf(n, role = 'client') AS clients FROM (
+                      SELECT {d.period(f.granularity, "day")} AS period, role, {src.distinct_ids()} AS n
+                      FROM {src.table} {where(f, d, by_day=True)} GROUP BY period, role) AS r
+                  GROUP BY period ORDER BY period{src.settings}"""
+    elif src:
         sql = f"""SELECT {d.period(f.granularity, "day")} AS period,
                          {src.distinct_ids("role = 'server'")} AS servers,
                          {src.distinct_ids("role = 'client'")} AS clients

@@ -162,7 +162,7 @@ class ClickHouseStore(Store):
                 for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
                     client.command(statement)
                 clickhouse_event_days.add_to_older(client.query, client.command)
-                clickhouse_rollups.add_projection(client.query, client.command)
+                clickhouse_rollups.add_projections(client.query, client.command)
                 break
             except ClickHouseError as exc:
                 if "UNKNOWN_TABLE" not in str(exc) or attempt == attempts - 1:
