@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from blindai_telemetry.dashboard.filters import Filters
 from blindai_telemetry.stores import clickhouse_event_days, clickhouse_rollups, durations
 from blindai_telemetry.stores import platform_names as names
 from blindai_telemetry.stores.base import Store, StoreError
@@ -42,6 +43,10 @@ _STAGING = f"{DATABASE}.staging"
 #: the same columns as the ClickHouse store's `event_days` projection (`stores.clickhouse_event_days`).
 EVENT_DAYS = f"{DATABASE}.event_days"
 DURATION_DAYS = f"{DATABASE}.duration_days"
+#: `install_days` without the servers' app, version and mode, for panels with no filter on them: a client named
+#: by servers of several versions and modes has a row per (version, mode) a day there (as ClickHouse's
+#: `install_days` projections do, `stores.clickhouse_rollups`).
+COARSE = f"{DATABASE}.install_days_coarse"
 #: Concurrent requests of one page load share one freshness check.
 CHECK_INTERVAL = 1.0
 
@@ -74,6 +79,11 @@ _BUILD = f"""
     SELECT CAST(time AS DATE) AS day, app, app_version, mode, is_ci, role, own, hash(id) AS h, version, {_LATEST},
            {_FUNNEL}
     FROM ({{source}}) AS s GROUP BY {_KEYS}"""
+_COARSE_KEYS = "day, is_ci, role, own, version, id"
+_COARSE = (f"SELECT {_COARSE_KEYS}, "
+           + ", ".join(f"arg_max({a}, {a}_t) FILTER (WHERE {a} IS NOT NULL) AS {a}, max({a}_t) AS {a}_t"
+                       for a in _ATTRIBUTES)
+           + f" FROM {TABLE} WHERE {{where}} GROUP BY {_COARSE_KEYS}")
 _EVENT_KEYS = "CAST(time AS DATE) AS day, app, app_version, mode, coalesce(is_ci, false) AS is_ci, event"
 _EVENT_DAYS = f"""
     SELECT {_EVENT_KEYS}, count(*) AS n, count(*) FILTER (WHERE source = 'seed') AS seeded, min(time) AS first,
@@ -130,6 +140,7 @@ class Rollup:
                 FROM (SELECT DISTINCT h FROM {_STAGING} ANTI JOIN {_IDS} USING (h));
             INSERT INTO {TABLE} BY NAME
                 SELECT s.* EXCLUDE (h), i.n AS id FROM {_STAGING} AS s JOIN {_IDS} AS i USING (h);
+            INSERT INTO {COARSE} {_COARSE.format(where=f"day IN (SELECT DISTINCT day FROM {_STAGING})")};
             DROP TABLE {_STAGING};"""
 
     def _count_ids(self) -> None:
@@ -144,7 +155,7 @@ class Rollup:
                 self._store.fetch(f"CREATE OR REPLACE TABLE {_IDS} (h UBIGINT PRIMARY KEY, n INTEGER NOT NULL)")
                 self._store.fetch(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * EXCLUDE (h), 0 AS id "
                                   f"FROM ({self._select('false')})")
-                for table, select in ((EVENT_DAYS, _EVENT_DAYS), (DURATION_DAYS, _DURATION_DAYS)):
+                for table, select in ((EVENT_DAYS, _EVENT_DAYS), (DURATION_DAYS, _DURATION_DAYS), (COARSE, _COARSE)):
                     self._store.fetch(f"CREATE OR REPLACE TABLE {table} AS {select.format(where='false')}")
                 self._store.fetch(self._add(None))
                 self._count_ids()
@@ -190,7 +201,8 @@ class Rollup:
         listed = ", ".join(f"DATE '{d.isoformat()}'" for d in changed)
         # The time bound lets DuckDB skip older blocks (events are stored roughly in time order).
         condition = f"time >= TIMESTAMP '{changed[0].isoformat()}' AND CAST(time AS DATE) IN ({listed})"
-        deletes = " ".join(f"DELETE FROM {t} WHERE day IN ({listed});" for t in (TABLE, EVENT_DAYS, DURATION_DAYS))
+        deletes = " ".join(f"DELETE FROM {t} WHERE day IN ({listed});"
+                           for t in (TABLE, COARSE, EVENT_DAYS, DURATION_DAYS))
         self._store.fetch(f"BEGIN TRANSACTION; {deletes} {self._add(condition)} COMMIT")
 
 
@@ -201,6 +213,12 @@ class Source:
     table: str
     max_id: int = 0
     dialect: str = "duckdb"
+
+    def rows(self, f: Filters) -> str:
+        """The table to read the distinct installs (and their latest values) for filters `f` from: DuckDB's
+        coarse one when they name no app, version or mode (ClickHouse picks its projections itself)."""
+        coarse = self.dialect == "duckdb" and f.app is None and f.app_version is None and f.mode is None
+        return COARSE if coarse else self.table
 
     def distinct_ids(self, only: str | None = None) -> str:
         """Exact count of distinct installs in a GROUP BY (of the rows matching `only`); 0 when none matches.
