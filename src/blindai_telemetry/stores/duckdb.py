@@ -142,7 +142,8 @@ class DuckDBStore(Store):
             try:
                 yield
             finally:
-                self.changes += 1
+                if doing != "read":  # a reader's cursor is made under this lock too, and changes nothing
+                    self.changes += 1
 
     def _revive(self) -> None:
         """Reopen the database after a fatal error (caller holds the lock).
