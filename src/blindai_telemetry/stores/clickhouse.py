@@ -21,6 +21,9 @@ Schema choices (issue 7), each for a reason:
   nothing is counted twice before it (measured at 1 M rows: daily counts 15 ms plain, 55 ms with FINAL).
 - Deletion look-ups by `install_id` / `client_install_id` use bloom-filter skip indexes (measured at 1 M rows:
   counting one install's events, 32 ms with the index against 52 ms without).
+- The dashboard's rollups live in the engine: `install_days` (materialized views, `clickhouse_rollups`) and the
+  `event_days` projection of `events` (`clickhouse_event_days`), whose settings on `events` make merges and
+  lightweight deletes rebuild it.
 - `fsync_after_insert`: an acknowledged insert is on disk, as DuckDB's WAL makes it (one fsync per batch).
 - A cluster: the operator creates the tables with `schema(replicated=True)` on every replica beforehand (the
   store's `CREATE ... IF NOT EXISTS` then keeps them). One shard only: a lightweight `DELETE` cannot go
