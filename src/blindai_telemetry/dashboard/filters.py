@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from blindai_telemetry.catalogue import MODES
+from blindai_telemetry.stores.base import Store
 
 Granularity = Literal["day", "week", "month"]
 Mode = Literal["hardware", "simulation", "dcsv3"]
@@ -130,6 +131,18 @@ class Dialect:
         if self.clickhouse:
             return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         return "'" + value.replace("'", "''") + "'"
+
+
+class NoSQLError(Exception):
+    """The store has no SQL (the in-memory fake), so it cannot answer this panel."""
+
+
+def dialect_of(store: Store) -> Dialect:
+    """The SQL dialect of the store's `fetch`; NoSQLError when it has none."""
+    if store.dialect is None:
+        raise NoSQLError(f"{type(store).__name__} has no SQL: only /api/v1/summary works on it; "
+                         "use a DuckDB or ClickHouse store for the panels")
+    return Dialect(store.dialect)
 
 
 def conditions(filters: Filters, dialect: Dialect, *, by_day: bool = False, day: str = "day",

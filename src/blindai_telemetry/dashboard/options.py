@@ -5,16 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from blindai_telemetry.dashboard import rollup
-from blindai_telemetry.dashboard.filters import Dialect
+from blindai_telemetry.dashboard.filters import dialect_of as _dialect
 from blindai_telemetry.dashboard.values import plain
 from blindai_telemetry.stores import clickhouse_event_days
 from blindai_telemetry.stores.base import Store
-
-
-def _dialect(store: Store) -> Dialect:
-    from blindai_telemetry.dashboard.queries import _dialect as dialect  # it raises NoSQLError for the page
-
-    return dialect(store)
 
 
 def seeded_days(store: Store) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from blindai_telemetry.dashboard import funnel_sql, performance_sql, rollup
 from blindai_telemetry.dashboard.filters import Dialect, Filters, where
+from blindai_telemetry.dashboard.filters import NoSQLError as NoSQLError
+from blindai_telemetry.dashboard.filters import dialect_of as _dialect
 from blindai_telemetry.dashboard.options import options as options
 from blindai_telemetry.dashboard.options import seeded_days as seeded_days
 from blindai_telemetry.dashboard.performance_sql import PerformanceBy as PerformanceBy
@@ -34,17 +36,6 @@ class Table:
 
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
-
-
-class NoSQLError(Exception):
-    """The store has no SQL (the in-memory fake), so it cannot answer this panel."""
-
-
-def _dialect(store: Store) -> Dialect:
-    if store.dialect is None:
-        raise NoSQLError(f"{type(store).__name__} has no SQL: only /api/v1/summary works on it; "
-                         "use a DuckDB or ClickHouse store for the panels")
-    return Dialect(store.dialect)
 
 
 def _fetch(store: Store, sql: str, columns: Sequence[str]) -> list[list[Any]]:
