@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from blindai_telemetry.stores.durations import RELATIVE_ERROR
 from blindai_telemetry.stores.platform_names import normalise
 
 from . import dataset
@@ -112,7 +113,8 @@ def test_performance_quantiles_by_mode_match_statistics(get: Get, fleet_rows: Ro
     assert set(got) == set(durations)
     for key, values in durations.items():
         assert got[key][0] == len(values)
-        assert got[key][1] == pytest.approx(_quantiles(values), abs=1e-3)
+        # From a histogram of the durations (stores.durations): within its documented relative error.
+        assert got[key][1] == pytest.approx(_quantiles(values), rel=RELATIVE_ERROR, abs=1e-3)
 
 
 def test_performance_by_version_and_over_time_cover_the_same_requests(get: Get, fleet_rows: Rows) -> None:

@@ -21,7 +21,8 @@ from .dataset import _ms
 from .test_clickhouse import FILTERS, _rounded
 
 
-@pytest.mark.parametrize("panel", ["active_installs", "modes", "versions", "platforms", "hardware", "retention"])
+@pytest.mark.parametrize("panel", ["active_installs", "modes", "versions", "platforms", "hardware", "retention",
+                                   "events", "performance", "model_sizes", "uptime"])
 @pytest.mark.parametrize("name", list(FILTERS))
 def test_rollup_answers_like_the_raw_events(duck: Store, monkeypatch: pytest.MonkeyPatch, panel: str,
                                              name: str) -> None:
@@ -105,5 +106,25 @@ def test_the_summary_counts_what_is_stored_at_once_not_a_second_later(tmp_path: 
         assert queries.summary(store) == _raw_summary(store) | {"installs": 2, "clients": 0}
         store.delete_installs(["b", "c"])
         assert queries.summary(store) == {"events": 0, "installs": 0, "servers": 0, "clients": 0, "seeded": 0}
+    finally:
+        store.close()
+
+
+def test_the_rollup_checks_the_events_only_after_the_store_changed(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_duckdb(tmp_path / "changes.duckdb")
+    try:
+        monday = date(2026, 6, 1)
+        store.write([_event("a", monday)])
+        assert rollup.table_for(store, wait=True) is not None
+        checks: list[int] = []
+        signature = rollup.Rollup._signature
+        monkeypatch.setattr(rollup.Rollup, "_signature", lambda self: checks.append(1) or signature(self))
+        queries.summary(store)
+        assert queries.summary(store)["installs"] == 1 and checks == []  # nothing written: no scan of the events
+        store.write([_event("b", monday)])
+        assert queries.summary(store)["installs"] == 2 and checks == [1]  # written: checked, and seen at once
+        store.delete_installs(["a"])
+        assert queries.summary(store)["installs"] == 1 and checks == [1, 1]
     finally:
         store.close()

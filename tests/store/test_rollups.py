@@ -3,6 +3,7 @@ views): after writes, deletions and retention, the panels read from them equal t
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Any
 
@@ -10,13 +11,14 @@ import pytest
 
 from blindai_telemetry.dashboard import queries, rollup
 from blindai_telemetry.dashboard.filters import Filters
-from blindai_telemetry.stores import Store
+from blindai_telemetry.stores import Store, _arrow
 
 from .conftest import StoreFactory, make_row
 
 DAY = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
-PANELS = ("active_installs", "versions", "modes", "platforms", "hardware", "retention", "funnel")
+PANELS = ("active_installs", "versions", "modes", "platforms", "hardware", "retention", "funnel", "events",
+          "performance", "model_sizes", "uptime")
 
 
 @pytest.fixture
@@ -29,32 +31,42 @@ def sql_store(store_factory: tuple[str, StoreFactory]) -> Store:
 
 def _answers(store: Store, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every rollup panel, the summary and the filters' options, read from the rollup, then from the events."""
-    f = Filters(include_ci=True)
     assert rollup.table_for(store, wait=True, now=True) is not None
-    def answers() -> dict[str, Any]:
-        return ({p: queries.PANELS[p].query(store, f).rows for p in PANELS}
-                | {"summary": queries.summary(store), "options": queries.options(store)})
-
-    from_rollup = answers()
+    from_rollup = _panel_answers(store)
     with monkeypatch.context() as m:
         m.setattr(rollup, "table_for", lambda *a, **k: None)
-        raw = answers()
+        raw = _panel_answers(store)
     return from_rollup, raw
+
+
+def _panel_answers(store: Store) -> dict[str, Any]:
+    f = Filters(include_ci=True)
+    return ({p: queries.PANELS[p].query(store, f).rows for p in PANELS}
+            | {f"performance by {by}": queries.performance(store, f, by).rows for by in ("version", "mode")}
+            | {"summary": queries.summary(store), "options": queries.options(store),
+               "seeded": queries.seeded_days(store)})
 
 
 def test_rollups_follow_writes_deletions_and_retention(sql_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     store = sql_store
     store.write([
-        make_row(install_id="s1", time=T0 + 3_600_000, client_install_id="c1", arch="AMD64"),
-        make_row(install_id="s1", time=T0 + DAY + 3_600_000, client_install_id="c2", arch="x86_64"),
+        make_row(install_id="s1", time=T0 + 3_600_000, client_install_id="c1", arch="AMD64", source="seed"),
+        make_row(install_id="s1", time=T0 + DAY + 3_600_000, client_install_id="c2", arch="x86_64",
+                 event="model_uploaded", model_size_bytes=3_000_000, duration_ms=812.5),
         make_row(install_id="s2", time=T0 + DAY + 1_000, client_install_id="c1", mode="hardware", arch="aarch64"),
         make_row(install_id="c1", time=T0 + 2 * DAY, mode=None, app="blindai-client", client_install_id=None,
                  cpu_count=None, memory_gb=None, arch="arm64"),
+        make_row(install_id="s2", time=T0 + DAY + 2_000, client_install_id=None, event="server_stopped",
+                 uptime_s=600.0, duration_ms=None, mode="hardware", arch="aarch64"),
     ])
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw
     assert [r[1:] for r in from_rollup["active_installs"]] == [[1, 1], [2, 2], [0, 1]]
+    assert ["10–60 min", 1] in from_rollup["uptime"]  # 600 s: the bucket from 600 s on
     assert ["arch", "x86_64", 1] in from_rollup["platforms"] and ["arch", "arm64", 2] in from_rollup["platforms"]
+    assert [r[1:3] for r in from_rollup["performance"]] == [["model_run", 1], ["model_run", 1], ["model_uploaded", 1],
+                                                            ["model_run", 1]]
+    assert from_rollup["summary"]["events"] == 5 and from_rollup["summary"]["seeded"] == 1
 
     # A deletion request: c1 goes, as an install and as the client that s1's and s2's events named.
     store.delete_installs(["c1"])
@@ -63,11 +75,13 @@ def test_rollups_follow_writes_deletions_and_retention(sql_store: Store, monkeyp
     assert [r[1:] for r in from_rollup["active_installs"]] == [[1, 0], [2, 1]]
 
     # Retention to the middle of the second day: s2's early event goes, s1's later one stays on that day.
-    assert store.delete_older_than(T0 + DAY + 1_800_000) == 2
+    assert store.delete_older_than(T0 + DAY + 1_800_000) == 3
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw
     assert [r[1:] for r in from_rollup["active_installs"]] == [[1, 1]]
     assert from_rollup["summary"]["installs"] == 1
+    assert from_rollup["summary"]["events"] == 1 and from_rollup["seeded"]["seeded_first_day"] is None
+    assert [r[1:3] for r in from_rollup["performance"]] == [["model_uploaded", 1]]
 
 
 OLDER_STORES = {
@@ -76,6 +90,12 @@ OLDER_STORES = {
     "before the funnel's columns": ("DROP VIEW install_days_own", "DROP VIEW install_days_clients",
                                     "ALTER TABLE install_days DROP COLUMN started, DROP COLUMN uploads, "
                                     "DROP COLUMN runs"),
+    "before the events' projection": ("ALTER TABLE events DROP PROJECTION event_days",
+                                      "ALTER TABLE events RESET SETTING deduplicate_merge_projection_mode, "
+                                      "lightweight_mutation_projection_mode"),
+    "before install_days' projections": ("ALTER TABLE install_days DROP PROJECTION by_install",
+                                         "ALTER TABLE install_days DROP PROJECTION distinct_ids",
+                                         "ALTER TABLE install_days RESET SETTING deduplicate_merge_projection_mode"),
 }
 
 
@@ -94,12 +114,69 @@ def test_a_clickhouse_store_from_before_the_rollup_gets_it_filled_at_start(
         client.command(statement)  # as an older version left the store
     store.close()
     store = make()
+    _wait_for_mutations(store)
+    made = dict(store._client.query("SELECT name, create_table_query FROM system.tables "  # type: ignore[attr-defined]
+                                    "WHERE database = currentDatabase()").result_rows)
+    assert "PROJECTION event_days" in made["events"]
+    assert "PROJECTION by_install" in made["install_days"] and "PROJECTION distinct_ids" in made["install_days"]
+    _read_through_the_projection(store, monkeypatch)
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw and [r[1:] for r in from_rollup["active_installs"]] == [[1, 1], [1, 0]]
     assert [n for _, n, _, _ in from_rollup["funnel"]] == [1, 1, 0]
     # ... and the views are back for new events.
     store.write([make_row(install_id="new", time=T0 + DAY, client_install_id=None)])
     assert [r[1:] for r in _answers(store, monkeypatch)[0]["active_installs"]] == [[1, 1], [2, 0]]
+
+
+def _wait_for_mutations(store: Store) -> None:
+    client = store._client  # type: ignore[attr-defined]
+    for _ in range(600):
+        if not client.query("SELECT count() FROM system.mutations WHERE database = currentDatabase() "
+                            "AND NOT is_done").result_rows[0][0]:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the projection's MATERIALIZE did not finish")
+
+
+def _read_through_the_projection(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every dashboard query over `events` without FINAL runs with force_optimize_projection: ClickHouse fails
+    it if it cannot answer from the `event_days` projection (a query spelled differently would scan the events)."""
+    seen: list[str] = []
+    fetch = store.fetch
+    with monkeypatch.context() as m:
+        m.setattr(store, "fetch", lambda sql, params=(): seen.append(sql) or fetch(sql, params))
+        _panel_answers(store)
+    reads = [sql for sql in seen if "FROM events" in sql and "final = 0" in sql]
+    assert len(reads) >= 7  # events, performance (3), model sizes, uptime, summary, options (2), seeded days
+    # ... and the distinct installs per period from install_days' `distinct_ids` states (active installs, versions).
+    distinct = [sql for sql in seen if "uniqExact(id) AS n" in sql or "uniqExact(id) AS installs" in sql]
+    assert len(distinct) == 2
+    reads += distinct
+    for sql in reads:
+        store._client.query(f"{sql}, force_optimize_projection = 1")  # type: ignore[attr-defined]
+
+
+def test_the_events_projection_counts_a_raced_duplicate_until_the_merge_and_follows_deletions(
+    store_factory: tuple[str, StoreFactory], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kind, make = store_factory
+    if kind not in ("chdb", "clickhouse-http"):
+        pytest.skip("a ClickHouse projection")
+    store = make()
+    row = make_row(install_id="s1", time=T0, event="model_run", duration_ms=40.0)
+    store.write([row, make_row(install_id="s2", time=T0 + DAY)])
+    _read_through_the_projection(store, monkeypatch)
+    # Two collectors racing on one event: both looked it up before either inserted (what write() does, twice).
+    store._client.insert_arrow("events", _arrow.to_table([row]))  # type: ignore[attr-defined]
+    summary = queries.summary
+    assert summary(store)["events"] == 3  # counted twice until the parts merge ...
+    store._client.command("OPTIMIZE TABLE events FINAL")  # type: ignore[attr-defined]
+    from_rollup, raw = _answers(store, monkeypatch)
+    assert from_rollup == raw and from_rollup["summary"]["events"] == 2  # ... and once after
+    store.delete_installs(["s1"])
+    from_rollup, raw = _answers(store, monkeypatch)
+    assert from_rollup == raw and from_rollup["summary"]["events"] == 1
+    assert [r[:3] for r in from_rollup["performance"]] == [["2026-01-02", "model_run", 1]]  # s2's run only
 
 
 H = 3_600_000

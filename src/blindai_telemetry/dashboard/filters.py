@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from blindai_telemetry.catalogue import MODES
+from blindai_telemetry.stores.base import Store
 
 Granularity = Literal["day", "week", "month"]
 Mode = Literal["hardware", "simulation", "dcsv3"]
@@ -132,14 +133,28 @@ class Dialect:
         return "'" + value.replace("'", "''") + "'"
 
 
-def conditions(filters: Filters, dialect: Dialect, *, by_day: bool = False) -> list[str]:
-    """The filters as SQL conditions over `events`, or (`by_day`) over the dashboard's daily rollup."""
+class NoSQLError(Exception):
+    """The store has no SQL (the in-memory fake), so it cannot answer this panel."""
+
+
+def dialect_of(store: Store) -> Dialect:
+    """The SQL dialect of the store's `fetch`; NoSQLError when it has none."""
+    if store.dialect is None:
+        raise NoSQLError(f"{type(store).__name__} has no SQL: only /api/v1/summary works on it; "
+                         "use a DuckDB or ClickHouse store for the panels")
+    return Dialect(store.dialect)
+
+
+def conditions(filters: Filters, dialect: Dialect, *, by_day: bool = False, day: str = "day",
+               is_ci: str = "is_ci") -> list[str]:
+    """The filters as SQL conditions over `events`, or (`by_day`) over a daily rollup whose day and CI flag
+    (never NULL) are the expressions `day` and `is_ci`."""
     out: list[str] = []
     if by_day:
         if filters.start is not None:
-            out.append(f"day >= DATE '{filters.start.isoformat()}'")
+            out.append(f"{day} >= DATE '{filters.start.isoformat()}'")
         if filters.end is not None:
-            out.append(f"day <= DATE '{filters.end.isoformat()}'")
+            out.append(f"{day} <= DATE '{filters.end.isoformat()}'")
     else:
         if filters.start is not None:
             out.append(f"time >= {dialect.literal(datetime.combine(filters.start, time()))}")
@@ -155,11 +170,13 @@ def conditions(filters: Filters, dialect: Dialect, *, by_day: bool = False) -> l
     if not filters.include_ci:
         # NULL means "not known to be CI" (old BlindAI servers never said): counted as real use. The rollup
         # has already turned NULL into false.
-        out.append("NOT is_ci" if by_day else "coalesce(is_ci, false) = false")
+        out.append(f"NOT {is_ci}" if by_day else "coalesce(is_ci, false) = false")
     return out
 
 
-def where(filters: Filters, dialect: Dialect, *extra: str, by_day: bool = False) -> str:
-    """`WHERE ...` for the filters plus `extra` conditions (already valid SQL)."""
-    all_conditions = [*conditions(filters, dialect, by_day=by_day), *extra]
+def where(filters: Filters, dialect: Dialect, *extra: str, by_day: bool = False, day: str = "day",
+          is_ci: str = "is_ci") -> str:
+    """`WHERE ...` for the filters plus `extra` conditions (already valid SQL); `by_day` and the rest as in
+    `conditions`."""
+    all_conditions = [*conditions(filters, dialect, by_day=by_day, day=day, is_ci=is_ci), *extra]
     return ("WHERE " + " AND ".join(all_conditions)) if all_conditions else ""

@@ -21,6 +21,9 @@ Schema choices (issue 7), each for a reason:
   nothing is counted twice before it (measured at 1 M rows: daily counts 15 ms plain, 55 ms with FINAL).
 - Deletion look-ups by `install_id` / `client_install_id` use bloom-filter skip indexes (measured at 1 M rows:
   counting one install's events, 32 ms with the index against 52 ms without).
+- The dashboard's rollups live in the engine: `install_days` (materialized views, `clickhouse_rollups`) and the
+  `event_days` projection of `events` (`clickhouse_event_days`), whose settings on `events` make merges and
+  lightweight deletes rebuild it.
 - `fsync_after_insert`: an acknowledged insert is on disk, as DuckDB's WAL makes it (one fsync per batch).
 - A cluster: the operator creates the tables with `schema(replicated=True)` on every replica beforehand (the
   store's `CREATE ... IF NOT EXISTS` then keeps them). One shard only: a lightweight `DELETE` cannot go
@@ -41,7 +44,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from blindai_telemetry.stores import _arrow, _rows, clickhouse_rollups
+from blindai_telemetry.stores import _arrow, _rows, clickhouse_event_days, clickhouse_rollups
 from blindai_telemetry.stores.base import EVENT_COLUMNS, Deletion, Row, Store, StoreError, WriteResult
 
 _LOW = "LowCardinality(Nullable(String))"  # few distinct values: versions, OS names, enums
@@ -57,11 +60,13 @@ _INDEXES = """,
   INDEX install_id_bf install_id TYPE bloom_filter(0.01) GRANULARITY 1,
   INDEX client_install_id_bf client_install_id TYPE bloom_filter(0.01) GRANULARITY 1"""
 _CREATE_EVENTS = """CREATE TABLE IF NOT EXISTS events (
-  {columns}{indexes}
+  {columns}{indexes},
+  {projection}
 ) ENGINE = {engine}
 PARTITION BY toYYYYMM(time)
 ORDER BY (event, toDate(time), install_id, event_id)
-SETTINGS {window} = 10000, fsync_after_insert = 1, fsync_part_directory = 1"""
+SETTINGS {window} = 10000, fsync_after_insert = 1, fsync_part_directory = 1,
+  {projection_settings}"""
 # The latest record of a request wins: `version` orders a request's records (done after pending).
 _CREATE_DELETIONS = """CREATE TABLE IF NOT EXISTS deletions (
   id String, status LowCardinality(String), requested_at_ms Int64, install_count Int32,
@@ -93,7 +98,8 @@ def schema(replicated: bool = False) -> list[str]:
     window = "replicated_deduplication_window" if replicated else "non_replicated_deduplication_window"
     return [
         _CREATE_EVENTS.format(columns=columns, indexes=_INDEXES, engine=engine("ReplacingMergeTree", "events"),
-                              window=window),
+                              window=window, projection=clickhouse_event_days.PROJECTION,
+                              projection_settings=clickhouse_event_days.SETTINGS),
         _CREATE_DELETIONS.format(engine=engine("ReplacingMergeTree", "deletions", "version")),
         _CREATE_EPOCHS.format(engine=engine("MergeTree", "deletion_epochs")),
         _CREATE_FORWARD_BLOCKS.format(engine=engine("ReplacingMergeTree", "forward_blocks")),
@@ -158,6 +164,8 @@ class ClickHouseStore(Store):
                 had_rollup = clickhouse_rollups.current(client.query, client.command)
                 for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
                     client.command(statement)
+                clickhouse_event_days.add_to_older(client.query, client.command)
+                clickhouse_rollups.add_projections(client.query, client.command)
                 break
             except ClickHouseError as exc:
                 if "UNKNOWN_TABLE" not in str(exc) or attempt == attempts - 1:
@@ -270,7 +278,7 @@ class ClickHouseStore(Store):
                 self._client.command(
                     "ALTER TABLE events UPDATE client_install_id = NULL WHERE client_install_id IN %s",
                     [chunk], settings=_SYNC)
-                clickhouse_rollups.forget_installs(self._client.command, chunk, _SYNC)
+                clickhouse_rollups.forget_installs(self._client.query, self._client.command, chunk, _SYNC)
         return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:

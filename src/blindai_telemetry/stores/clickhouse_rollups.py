@@ -12,7 +12,8 @@ events name), so every collector's insert updates it inside ClickHouse, whicheve
   measured at 1 M events, 10 times faster than merging `argMax` states. A read needs no FINAL: `uniqExact(id)`
   and that `argMax` give the same answer before and after merges, and a duplicate event (two collectors racing
   on one id) adds nothing to either.
-- Deletions: `forget_installs` deletes the installs' rows (own and as a client) with the events; retention
+- Deletions: `forget_installs` deletes the installs' rows (own and as a client) with the events, and rebuilds
+  the client rows of the days a deleted server named clients; retention
   (`forget_before`) drops whole days before the cutoff and rebuilds the cutoff's own day from the events left.
 - Created with the store's other tables; on a store that already holds events it is filled from them once.
 - It mirrors the DuckDB store's in-memory rollup (`dashboard.rollup`): same columns, same platform names
@@ -43,11 +44,30 @@ _CREATE = """CREATE TABLE IF NOT EXISTS install_days (
   t SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
   started SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
   uploads SimpleAggregateFunction(groupArrayArray, Array(DateTime64(3, 'UTC'))),
-  runs SimpleAggregateFunction(groupArrayArray, Array(DateTime64(3, 'UTC')))
+  runs SimpleAggregateFunction(groupArrayArray, Array(DateTime64(3, 'UTC'))),
+  {projection}
 ) ENGINE = {engine}
 PARTITION BY toYYYYMM(day)
 ORDER BY ({keys})
-SETTINGS allow_nullable_key = 1"""
+SETTINGS allow_nullable_key = 1, {projection_settings}"""
+
+# Two projections without the servers' app, version and mode, for queries with no filter on them (ClickHouse
+# reads a projection for a query whose keys, filters and aggregates it holds); merges and mutations (deletions)
+# rebuild them. A client named by servers of several versions and modes has a row per (version, mode) a day
+# (100 M events: 21.9 M client rows, 3.2 M without them):
+# - `by_install`: those rows, for the clients' latest platform values (1.6 s -> 0.2 s);
+# - `distinct_ids`: a `uniqExact(id)` state per day × CI × role × own × version, for the distinct installs per
+#   period (versions: 725 ms -> 120 ms; the states of a week merge as fast; over the whole table, a scan of the
+#   rows is faster than merging every day's states, and the summary's `uniqExactIf` does not match them).
+BY_INSTALL, DISTINCT_IDS = "by_install", "distinct_ids"
+_BY_INSTALL_KEYS = ("day", "is_ci", "role", "own", "version", "id", *ATTRIBUTES)
+_DISTINCT_KEYS = ("day", "is_ci", "role", "own", "version")
+PROJECTIONS = {
+    BY_INSTALL: f"SELECT {', '.join(_BY_INSTALL_KEYS)}, max(t) GROUP BY {', '.join(_BY_INSTALL_KEYS)}",
+    DISTINCT_IDS: f"SELECT {', '.join(_DISTINCT_KEYS)}, uniqExact(id) GROUP BY {', '.join(_DISTINCT_KEYS)}",
+}
+PROJECTION = ",\n  ".join(f"PROJECTION {name} ({select})" for name, select in PROJECTIONS.items())
+PROJECTION_SETTINGS = "deduplicate_merge_projection_mode = 'rebuild'"
 
 
 #: The funnel's steps per install-day (an install's own events): its first start, the times of its uploads and
@@ -82,7 +102,7 @@ def schema(engine: Callable[..., str]) -> list[str]:
     attributes = ", ".join(f"{a} {_TYPES.get(a, t)}" for a, t in ATTRIBUTES.items())
     return [
         _CREATE.format(low=_LOW, attributes=attributes, engine=engine("AggregatingMergeTree", TABLE),
-                       keys=", ".join(_KEYS)),
+                       keys=", ".join(_KEYS), projection=PROJECTION, projection_settings=PROJECTION_SETTINGS),
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS install_days_own TO {TABLE} AS {_select(True)}",
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS install_days_clients TO {TABLE} AS {_select(False)}",
     ]
@@ -113,6 +133,19 @@ def current(query: Callable[..., Any], command: Command) -> bool:
     return False
 
 
+def add_projections(query: Callable[..., Any], command: Command) -> None:
+    """Give an `install_days` made before its projections the missing ones, filled from its parts (in the
+    background: until then ClickHouse reads a part's own rows, still right)."""
+    rows = query(f"SELECT create_table_query FROM system.tables WHERE database = currentDatabase() "
+                 f"AND name = '{TABLE}'").result_rows
+    missing = [name for name in PROJECTIONS if rows and f"PROJECTION {name}" not in str(rows[0][0])]
+    if missing:
+        command(f"ALTER TABLE {TABLE} MODIFY SETTING {PROJECTION_SETTINGS}")
+    for name in missing:
+        command(f"ALTER TABLE {TABLE} ADD PROJECTION IF NOT EXISTS {name} ({PROJECTIONS[name]})")
+        command(f"ALTER TABLE {TABLE} MATERIALIZE PROJECTION {name}", settings={"mutations_sync": 0})
+
+
 def fill(command: Command, where: str = "", months: Sequence[int] = ()) -> None:
     """Add the rows of the stored events matching `where` (all when empty): a first fill, or a rebuilt day.
     `months` (YYYYMM): one insert per month, so that a large store's first fill aggregates a month at a time."""
@@ -122,10 +155,19 @@ def fill(command: Command, where: str = "", months: Sequence[int] = ()) -> None:
             command(f"INSERT INTO {TABLE} {_select(own, condition)}")
 
 
-def forget_installs(command: Command, install_ids: Sequence[str], settings: dict[str, Any]) -> None:
-    """Delete the installs' rows, as themselves and as clients named by servers (with their events)."""
-    command(f"ALTER TABLE {TABLE} DELETE WHERE id IN (SELECT cityHash64(arrayJoin(%s)))", [list(install_ids)],
-            settings=settings)
+def forget_installs(query: Callable[..., Any], command: Command, install_ids: Sequence[str],
+                    settings: dict[str, Any]) -> None:
+    """Delete the installs' rows, as themselves and as clients named by servers (with their events); and, on the
+    days a deleted install was a server, rebuild the client rows from the events left (its events named clients
+    that, those days, nothing else may have named)."""
+    ids = "(SELECT cityHash64(arrayJoin(%s)))"
+    days = [d for (d,) in query(f"SELECT DISTINCT day FROM {TABLE} WHERE own AND role = 'server' AND id IN {ids} "
+                                "SETTINGS final = 0", [list(install_ids)]).result_rows]
+    command(f"ALTER TABLE {TABLE} DELETE WHERE id IN {ids}", [list(install_ids)], settings=settings)
+    if days:
+        listed = ", ".join(f"toDate('{d.isoformat()}')" for d in days)
+        command(f"ALTER TABLE {TABLE} DELETE WHERE NOT own AND day IN ({listed})", settings=settings)
+        command(f"INSERT INTO {TABLE} {_select(False, f'toDate(time) IN ({listed})')}")
 
 
 def forget_before(command: Command, cutoff: str, settings: dict[str, Any]) -> None:

@@ -105,6 +105,9 @@ class DuckDBStore(Store):
         self._invalidated = False
         #: Bumped at each reopening: a reader's cursor from an older generation belongs to a closed connection.
         self._generation = 0
+        #: Bumped by every write, deletion or checkpoint: the dashboard's rollup skips its check of the events
+        #: while it has not moved (this process is the file's only writer).
+        self.changes = 0
         try:
             with self._errors("create the schema"):
                 self._conn.execute(_CREATE_EVENTS)
@@ -136,7 +139,11 @@ class DuckDBStore(Store):
         """Hold the write connection (reopened first if DuckDB invalidated it), errors as StoreError."""
         with self._lock, self._errors(doing):
             self._revive()
-            yield
+            try:
+                yield
+            finally:
+                if doing != "read":  # a reader's cursor is made under this lock too, and changes nothing
+                    self.changes += 1
 
     def _revive(self) -> None:
         """Reopen the database after a fatal error (caller holds the lock).
