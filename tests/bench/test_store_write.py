@@ -11,10 +11,10 @@ from benchmarks.ingest import store_write
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("keys", [True, False])
-def test_every_event_is_written_and_every_phase_timed(tmp_path: Path, keys: bool) -> None:
+@pytest.mark.parametrize("mode", store_write.MODES)
+def test_every_event_is_written_and_every_phase_timed(tmp_path: Path, mode: str) -> None:
     path = str(tmp_path / "bench.duckdb")
-    per_event, checkpoints = store_write.run(events=400, group=100, stored=500, keys=keys, idle_bytes=1, path=path)
+    per_event, checkpoints = store_write.run(events=400, group=100, stored=500, mode=mode, idle_bytes=1, path=path)
     assert set(per_event) == set(store_write.PHASES)
     assert all(us >= 0 for us in per_event.values()) and per_event["events"] > 0
     assert checkpoints == 4  # a 1-byte threshold: the writer's idle checkpoint after every commit
@@ -22,7 +22,8 @@ def test_every_event_is_written_and_every_phase_timed(tmp_path: Path, keys: bool
         events = conn.execute("SELECT count(DISTINCT event_id) FROM events").fetchall()[0][0]
         tables = {name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         assert events == 500 + 400
-        if keys:  # one key per stored event, the prefilled ones included
-            assert conn.execute("SELECT count(*) FROM event_keys").fetchall()[0][0] == events
-        else:
-            assert "event_keys" not in tables
+        key_tables = sorted(name for name in tables if name.startswith("event_keys"))
+        # one key per stored event, the prefilled ones included; none without deduplication
+        keys = sum(conn.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in key_tables)
+        assert keys == (0 if mode == "none" else events)
+        assert len(key_tables) == {"window": 2, "primary-key": 1, "none": 0}[mode]

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from blindai_telemetry.stores import EVENT_COLUMNS, StoreError, WriteResult
+from blindai_telemetry.stores import EVENT_COLUMNS, StoreError, WriteResult, _duckdb_keys
 from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.duckdb import IDLE_CHECKPOINT_BYTES, DuckDBStore
 
@@ -112,6 +112,50 @@ def test_rows_the_validator_checked_are_deduplicated_exactly_like_any_other(tmp_
         assert store.write(CheckedRows([dict(fresh)])) == WriteResult(inserted=0, duplicates=1)
     finally:
         store.close()
+
+
+def _key_tables(path: Path) -> set[str]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return {name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+                if name.startswith("event_keys")}
+
+
+def test_a_retry_counts_once_for_the_whole_window_across_restarts_then_its_key_is_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys are kept per arrival day: a retry WINDOW_DAYS days later is still a duplicate (after a restart);
+    once its day has left the window, the day's table is dropped and the id is stored as new."""
+    path, day = tmp_path / "window.duckdb", 20_000
+    monkeypatch.setattr(_duckdb_keys, "today", lambda: day)
+    first, later = make_row(), make_row()
+    store = DuckDBStore(path)
+    assert store.write([first]) == WriteResult(inserted=1, duplicates=0)
+    store.close()
+    day += _duckdb_keys.WINDOW_DAYS
+    store = DuckDBStore(path)
+    try:
+        assert store.write([dict(first), later]) == WriteResult(inserted=1, duplicates=1)
+        day += 1  # the first day leaves the window while the store runs
+        assert store.write([dict(first), dict(later)]) == WriteResult(inserted=1, duplicates=1)
+        assert store.summary()["events"] == 3  # the id outside the window was stored again
+    finally:
+        store.close()
+    assert _key_tables(path) == {f"event_keys_{d}" for d in (20_007, 20_008)}
+
+
+def test_a_store_made_before_the_window_is_migrated_and_keeps_deduplicating(tmp_path: Path) -> None:
+    """The single `event_keys` table of older stores (UUID digests under a PRIMARY KEY) becomes today's keys."""
+    path = tmp_path / "old.duckdb"
+    DuckDBStore(path).close()
+    stored = make_row()
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE event_keys (key UUID PRIMARY KEY)")
+        conn.execute("INSERT INTO event_keys VALUES (md5(?)::UUID)", [stored["event_id"]])
+    store = DuckDBStore(path)
+    try:
+        assert store.write([stored, make_row()]) == WriteResult(inserted=1, duplicates=1)
+    finally:
+        store.close()
+    assert _key_tables(path) == {f"event_keys_{_duckdb_keys.today()}"}
 
 
 def test_checkpoints_wait_for_an_idle_writer_and_lose_nothing(tmp_path: Path) -> None:

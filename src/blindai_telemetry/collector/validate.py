@@ -136,6 +136,7 @@ def check_rows(
 ) -> Checked:
     """Hold decoded rows to the catalogue; raises `ValidationError` in strict mode only."""
     out = Checked()
+    memo: dict[tuple[str, str], Any] = {}
     for index, row in enumerate(rows):
         problem = _required(row, index)
         if problem is not None:
@@ -159,7 +160,16 @@ def check_rows(
             if spec is None:
                 out.dropped_fields += 1  # not in the catalogue, not a property of this event, or misplaced
                 continue
-            value = _checked_value(spec, key, value, index, strict)
+            if type(value) is str:
+                # The batch's events repeat their context (app, versions, platform...): each distinct text of a
+                # field is checked once a batch (a field's spec depends on its name alone: see `_specs`).
+                memo_key = (key, value)
+                known = memo.get(memo_key)
+                if known is None:
+                    known = memo[memo_key] = _checked_value(spec, key, value, index, strict)
+                value = known
+            else:
+                value = _checked_value(spec, key, value, index, strict)
             if value is _DROPPED:
                 out.dropped_fields += 1
             elif spec.column:

@@ -6,9 +6,9 @@ each batch's future, so a 200 is only ever sent after the commit (durable acknow
 retention run on the same thread as tasks (`submit_task()`), ordered with the writes around them. The buffer
 is bounded in events: when full, `submit_rows()` raises `BufferFull` and the request answers 503.
 
-Group commits: a commit costs the store a fixed few milliseconds of CPU whatever its size (DuckDB: ~8 ms for
-its six statements, measured in benchmarks/ingest), so one commit per 100-event request spent most of the
-collector's CPU. Requests announce themselves while their body is read and checked (`arriving()`); while some
+Group commits: a commit costs the store a fixed few milliseconds of CPU whatever its size (DuckDB: a few ms for
+its statements and WAL sync, measured in benchmarks/ingest), so one commit per 100-event request spent most of
+the collector's CPU. Requests announce themselves while their body is read and checked (`arriving()`); while some
 are on their way and the group is under `MIN_GROUP_EVENTS`, the writer waits for them, at most `LINGER`
 seconds. A lone request (nothing else on its way) is committed at once: the wait is only paid under load,
 where it buys larger commits (and ClickHouse's guidance of at least 1,000 rows an insert).

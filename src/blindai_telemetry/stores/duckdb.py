@@ -18,13 +18,18 @@ event with 2 M events stored against 34 µs from 16 MB (`python -m benchmarks.in
 2000000`, back to back, twice). A restart after kill -9 replays whatever WAL there is, so this moves no
 durability.
 
-Deduplication across restarts: an `event_keys` table whose PRIMARY KEY is a 128-bit digest of each stored
-event_id (`md5(event_id)::UUID`), filled in the same transaction as `events`. Measured with 10 M rows
-stored (`python -m benchmarks.stores.dedup --rows 10000000`, 1,000-row writes, medians): a PRIMARY KEY on the
-`event_id` text itself cost 400 ms a write and a 2.1 GiB file; the 16-byte digest key costs 98 ms and 1.5 GiB;
-a keyless anti-join on the batch's time range was cheaper still (16 ms, 0.5 GiB) but is not exact: it misses
-a retry whose `time` the collector set on arrival (Amplitude events sent without one). Two ids colliding in
-128 bits is not a practical concern. `events` itself keeps no index: its per-block min/max (zonemaps) prune
+Deduplication: a bounded window (`_duckdb_keys`): an event_id is recognised for `WINDOW_DAYS` (7) to 8 days
+after its first copy arrived, as Amplitude deduplicates `insert_id` over 7 days, across restarts and kill -9
+(its key is written in the transaction of its event). Before the window, an `event_keys` table whose PRIMARY
+KEY held every digest ever stored did the test, and its cost grew with the store: DuckDB rewrites a changed ART
+index whole at each checkpoint (its issue #24848), and an ART insert per event was the writer's largest
+statement. Measured with `python -m benchmarks.ingest.store_write` (60,000 events in commits of 450, CPU per
+event, `--stored 0` and `--stored 2000000`, back to back, load average 4.2): with the PRIMARY KEY table, 19.4
+us on an empty file and 26.7 us with 2 M events stored; with the window, 15.4 us and 17.6 us, of which the set
+lookup is 1 us (and ~1.4 us of the cut is reading the batch through DuckDB's replacement scan rather than a
+registered view, see `_insert`). Memory: ~100 bytes per key in the window (a Python set), about what the
+PRIMARY KEY's ART held per key of all time. A store made before the window is migrated at open (its keys are
+filed under the day of the migration). `events` itself keeps no index: its per-block min/max (zonemaps) prune
 by `time`, because events arrive roughly in time order.
 """
 
@@ -39,8 +44,9 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from blindai_telemetry.stores import _arrow, _rows
+from blindai_telemetry.stores import _arrow, _duckdb_keys, _rows
 from blindai_telemetry.stores.base import EVENT_COLUMNS, Deletion, Row, Store, StoreError, WriteResult
 
 logger = logging.getLogger("blindai_telemetry.stores.duckdb")
@@ -56,8 +62,6 @@ def _column_sql(name: str, kind: str, nullable: bool) -> str:
 _CREATE_EVENTS = "CREATE TABLE IF NOT EXISTS events (\n  {}\n)".format(
     ",\n  ".join(_column_sql(c.name, c.type, c.nullable) for c in EVENT_COLUMNS)
 )
-_CREATE_KEYS = "CREATE TABLE IF NOT EXISTS event_keys (key UUID PRIMARY KEY)"
-_KEY = "md5({})::UUID"  # the 128-bit digest of an event_id; md5's hex text is the same in every DuckDB version
 _CREATE_DELETIONS = """CREATE TABLE IF NOT EXISTS deletions (
   id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, requested_at_ms BIGINT NOT NULL,
   install_count INTEGER NOT NULL, done_at_ms BIGINT, events_deleted BIGINT
@@ -73,10 +77,6 @@ IDLE_CHECKPOINT_BYTES = 16 << 20
 BUSY_CHECKPOINT_BYTES = 64 << 20
 #: How long close() waits for reads it interrupted to let go of the connection, seconds.
 CLOSE_TIMEOUT = 10.0
-
-
-class _SeenBefore(Exception):
-    """A batch holds an event_id stored before: its transaction is rolled back and the batch written id by id."""
 
 
 class DuckDBStore(Store):
@@ -111,9 +111,10 @@ class DuckDBStore(Store):
         try:
             with self._errors("create the schema"):
                 self._conn.execute(_CREATE_EVENTS)
-                self._conn.execute(_CREATE_KEYS)
                 self._conn.execute(_CREATE_DELETIONS)
                 self._conn.execute(f"SET checkpoint_threshold = '{BUSY_CHECKPOINT_BYTES}B'")
+                self._keys = _duckdb_keys.KeyWindow()
+                self._keys.open(self._conn, _duckdb_keys.today())
         except StoreError:
             self._conn.close()  # release the file: the caller gets no store to close
             raise
@@ -162,6 +163,8 @@ class DuckDBStore(Store):
             self._conn.close()
         self._conn = duckdb.connect(self.path)
         self._conn.execute(f"SET checkpoint_threshold = '{BUSY_CHECKPOINT_BYTES}B'")
+        # The replayed WAL decides which events are stored, whatever the last failing commit did.
+        self._keys.open(self._conn, _duckdb_keys.today())
         self._invalidated = False
         self._generation += 1
         logger.warning("reopened %r (its WAL replayed) after a fatal error", self.path)
@@ -170,51 +173,28 @@ class DuckDBStore(Store):
         unique, _ = _rows.normalise_batch(rows)  # ValueError before anything is written
         if not unique:
             return _rows.result(0, len(rows))
-        table = _arrow.to_table(unique)
+        keys = [_duckdb_keys.key(row["event_id"]) for row in unique]
+        table = _arrow.to_table(unique).append_column("_key", pa.array(keys, type=_duckdb_keys.KEY_TYPE))
         with self._writing("write events"):
-            self._conn.register("_batch", table)
-            try:
-                inserted = self._insert_if_all_new(len(unique))
-                if inserted is None:  # a retry: some ids were stored before
-                    with self._transaction():
-                        inserted = self._insert_new()
-            finally:
-                self._conn.unregister("_batch")
-        return _rows.result(inserted, len(rows))
+            day = _duckdb_keys.today()
+            self._keys.roll(self._conn, day)
+            seen = self._keys.seen(keys)
+            if seen:  # a retry: keep the events stored for the first time
+                keys = [k for k in keys if k not in seen]
+                table = table.filter(pa.array([k not in seen for k in table.column("_key").to_pylist()]))
+            if keys:
+                self._insert(table, day)
+                self._keys.remember(day, keys)
+        return _rows.result(len(keys), len(rows))
 
-    def _insert_if_all_new(self, count: int) -> int | None:
-        """Store `_batch` when none of its ids was seen before (the usual case), in one transaction; else None.
-
-        A plain INSERT into the key table, whose primary key refuses an id seen before: `INSERT OR IGNORE ...
-        RETURNING` cost 2.4 ms more CPU per commit than this (1.0 ms for 100 keys), a commit being a few hundred
-        events. A batch with an id seen before is rolled back whole, and `_insert_new` sorts it out.
-        """
-        with suppress(_SeenBefore), self._transaction():
-            try:
-                self._conn.execute(f"INSERT INTO event_keys SELECT {_KEY.format('event_id')} FROM _batch")
-            except duckdb.ConstraintException:
-                raise _SeenBefore from None  # rolls the keys back
-            self._conn.execute("INSERT INTO events SELECT * FROM _batch")
-            return count
-        return None
-
-    def _insert_new(self) -> int:
-        """Store the rows of `_batch` whose ids are new (remembering them); return how many."""
-        # The key table answers which event_ids are new (and remembers them) in one index pass. Fetched as Arrow
-        # (through a relation: DuckDB's own way without a copy): a Python UUID per returned key cost ~2 us an event.
-        new = self._conn.sql(
-            f"INSERT OR IGNORE INTO event_keys SELECT {_KEY.format('event_id')} FROM _batch RETURNING key"
-        ).to_arrow_table()
-        if new.num_rows:
-            self._conn.register("_new", new)
-            try:
-                self._conn.execute(
-                    f"INSERT INTO events SELECT * FROM _batch WHERE {_KEY.format('event_id')}"
-                    " IN (SELECT key::UUID FROM _new)"
-                )
-            finally:
-                self._conn.unregister("_new")
-        return int(new.num_rows)
+    def _insert(self, table: pa.Table, day: int) -> None:
+        """Store the events of `table` and their keys (its `_key` column), in one transaction."""
+        # DuckDB reads `_batch` from this frame (its replacement scan of Python variables): registering the
+        # table as a view and unregistering it cost ~3 us an event more (450-event commits, store_write).
+        _batch = table
+        with self._transaction():
+            self._conn.execute("INSERT INTO events SELECT * EXCLUDE (_key) FROM _batch")
+            self._conn.execute(f"INSERT INTO {_duckdb_keys.table(day)} SELECT _key FROM _batch")
 
     def maintain(self, idle: bool) -> None:
         """Checkpoint when the writer is idle and the WAL has grown (see the module docstring)."""
@@ -239,26 +219,31 @@ class DuckDBStore(Store):
             raise
         self._conn.execute("COMMIT")
 
-    def _forget(self, where: str, params: list[Any]) -> int:
-        """Delete the events matching `where` and their keys (so a store keeps nothing of them); return how many."""
-        self._conn.execute(
-            f"DELETE FROM event_keys WHERE key IN (SELECT {_KEY.format('event_id')} FROM events WHERE {where})", params
-        )
+    def _forget(self, where: str, params: list[Any]) -> tuple[int, list[bytes]]:
+        """Delete the events matching `where` and their keys (so a store keeps nothing of them), inside the
+        caller's transaction; return how many events, and the keys for `KeyWindow.forget` once committed."""
+        gone = self._keys.delete(self._conn, where, params)
         deleted = self._conn.execute(f"DELETE FROM events WHERE {where}", params).fetchone()
-        return int(deleted[0]) if deleted else 0
+        return (int(deleted[0]) if deleted else 0), gone
 
     def delete_installs(self, install_ids: Sequence[str]) -> int:
         ids = list(install_ids)
         if not ids:
             return 0
-        with self._writing("delete installs"), self._transaction():
-            deleted = self._forget(f"install_id IN {_IDS}", [ids])
-            self._conn.execute(f"UPDATE events SET client_install_id = NULL WHERE client_install_id IN {_IDS}", [ids])
+        with self._writing("delete installs"):
+            with self._transaction():
+                deleted, gone = self._forget(f"install_id IN {_IDS}", [ids])
+                self._conn.execute(f"UPDATE events SET client_install_id = NULL WHERE client_install_id IN {_IDS}",
+                                   [ids])
+            self._keys.forget(gone)  # only once committed: a deletion rolled back keeps its keys
         return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:
-        with self._writing("delete old events"), self._transaction():
-            return self._forget("time < epoch_ms(?::BIGINT)", [cutoff_ms])
+        with self._writing("delete old events"):
+            with self._transaction():
+                deleted, gone = self._forget("time < epoch_ms(?::BIGINT)", [cutoff_ms])
+            self._keys.forget(gone)
+        return deleted
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's own connection to the database: reads never wait for the writer's lock after the first."""

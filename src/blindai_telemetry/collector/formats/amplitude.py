@@ -114,17 +114,23 @@ def _request_error(message: str, missing_field: str | None = None) -> FormatErro
 
 def _too_deep_or_long(value: Any) -> bool:
     """True when a property object nests deeper than Amplitude allows or holds a string longer than it allows."""
+    if isinstance(value, str):
+        return len(value) > MAX_STRING_LENGTH
+    if not isinstance(value, (dict, list)):
+        return False
+    # Containers only on the stack: property objects are mostly flat, and a tuple pushed (and popped) for each
+    # scalar was most of this check's cost.
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            if len(item) > MAX_STRING_LENGTH:
-                return True
-        elif isinstance(item, (dict, list)):
-            if depth > MAX_PROPERTY_DEPTH:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        if depth > MAX_PROPERTY_DEPTH:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, str):
+                if len(child) > MAX_STRING_LENGTH:
+                    return True
+            elif isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
     return False
 
 
