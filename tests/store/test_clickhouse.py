@@ -303,3 +303,19 @@ def test_collectors_started_together_all_open_the_store_and_one_rollup(chdb_http
             for o in opened:
                 if isinstance(o, ClickHouseStore):
                     o.close()
+
+
+def test_the_look_up_reads_only_parts_written_within_the_window(collectors: tuple[ClickHouseStore, ClickHouseStore],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    first, _ = collectors
+    stored = make_row()
+    assert first.write([stored]).inserted == 1
+    assert first._stored([stored["event_id"]])[1] == {stored["event_id"]}
+    # Seen from 9 days on (every part of it written "before the window"), the event is not looked up any more: a
+    # copy sent again in a batch of its own (another insert token) is inserted, and only the merge collapses it.
+    import blindai_telemetry.stores.clickhouse as module
+    monkeypatch.setattr(module, "_RECENT_PARTS", module._RECENT_PARTS.replace(
+        f"now() - INTERVAL {module.DEDUP_WINDOW_DAYS} DAY", f"now() + INTERVAL {module.DEDUP_WINDOW_DAYS} DAY"))
+    assert first._stored([stored["event_id"]])[1] == set()
+    assert first.write([stored, make_row()]).inserted == 2
+    assert _raw_count(first) == 3 and len(first.rows()) == 2  # rows() reads with FINAL

@@ -10,9 +10,10 @@ Schema choices (issue 7), each for a reason:
 - `ORDER BY (event, toDate(time), install_id, event_id)`: the dashboard's queries filter and group by event
   and day; `install_id` next serves per-install reads; `event_id` last makes the key unique per event.
 - Dedup across collector processes, in three layers:
-  (1) before inserting, look the batch's event_ids up (no skip index for it: measured at 1 M rows, a bloom
+  (1) before inserting, look the batch's event_ids up in the parts written within `DEDUP_WINDOW_DAYS` (8), as
+  the DuckDB store remembers keys for 7 to 8 days (no skip index for it: measured at 1 M rows, a bloom
   filter on `event_id` made a 1,000-id look-up slower, 15 ms against 9 ms, as checking every id against
-  every granule's filter costs more than the scan);
+  every granule's filter costs more than the scan; the window bounds the scan instead, see `_RECENT_PARTS`);
   (2) the insert carries an `insert_deduplication_token` made from its event_ids, so a batch retried against
   another collector after a timeout is dropped by ClickHouse itself (the token also names the last deletion,
   so events deleted and then sent again are stored again rather than taken for that retry);
@@ -110,7 +111,18 @@ def schema(replicated: bool = False) -> list[str]:
 #: Which of these event_ids are stored, and the deletion epoch, in one round trip. The epoch counts the bumps
 #: rather than taking the latest time: on a cluster each replica stamps `at` with its own clock, and a bump
 #: stamped behind the latest would leave a maximum unchanged.
-_LOOK_UP = "SELECT (SELECT count() FROM deletion_epochs), groupArray(event_id) FROM events WHERE event_id IN %s"
+_LOOK_UP = ("SELECT (SELECT count() FROM deletion_epochs), groupArray(event_id) FROM events "
+            "WHERE _part IN %s AND event_id IN %s")
+_EPOCH = "SELECT count() FROM deletion_epochs"
+#: Days an event_id is looked up for after its first copy was stored (DuckDB's window is 7 to 8 days).
+DEDUP_WINDOW_DAYS = 8
+#: The parts of `events` written within the window. A part's modification time is when it was written (by an
+#: insert, a merge or a mutation), never before any of its rows arrived: a part older than the window holds only
+#: events first stored before it, and the look-up skips it. `event_id` is last in the sort key, so without this
+#: the look-up read every granule: 0.37-0.7 s for 1,000 ids at 100 M events (the dashboard benchmark's chDB store),
+#: 10-60 ms when the window's parts are few. Listed in a query of its own: `_part IN (subquery)` cost 1.6 s there.
+_RECENT_PARTS = ("SELECT name FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active "
+                 f"AND modification_time >= now() - INTERVAL {DEDUP_WINDOW_DAYS} DAY")
 
 _SELECT_ROWS = ", ".join(
     f"toUnixTimestamp64Milli({c.name}) AS {c.name}" if c.type == "TIMESTAMP" else c.name for c in EVENT_COLUMNS
@@ -232,11 +244,7 @@ class ClickHouseStore(Store):
         if not unique:
             return _rows.result(0, len(rows))
         with self._lock, self._errors("write events"):
-            seen: set[str] = set()
-            epoch = 0
-            for ids in _chunks([row["event_id"] for row in unique]):
-                ((epoch, found),) = self._client.query(_LOOK_UP, [ids]).result_rows
-                seen.update(found)
+            epoch, seen = self._stored([row["event_id"] for row in unique])
             new = [row for row in unique if row["event_id"] not in seen]
             if new:
                 # The token names these events as of the last deletion: a retry of this batch is dropped by
@@ -248,6 +256,17 @@ class ClickHouseStore(Store):
                 self._client.insert_arrow("events", _arrow.to_table(new),
                                           settings={"insert_deduplication_token": token, "insert_deduplicate": 1})
         return _rows.result(len(new), len(rows))
+
+    def _stored(self, event_ids: Sequence[str]) -> tuple[int, set[str]]:
+        """The deletion epoch, and which of `event_ids` the window's parts hold."""
+        parts = [name for (name,) in self._client.query(_RECENT_PARTS).result_rows]
+        if not parts:
+            return int(self._client.query(_EPOCH).result_rows[0][0]), set()
+        epoch, seen = 0, set()
+        for ids in _chunks(event_ids):
+            ((epoch, found),) = self._client.query(_LOOK_UP, [parts, ids]).result_rows
+            seen.update(found)
+        return epoch, seen
 
     def _delete(self, where: str, params: list[Any], *, unless_none: bool = False) -> int:
         """Delete the events matching `where` (finished on return); return how many there were.
