@@ -8,7 +8,8 @@ tens of percent. So the worker does this work in slices of `SLICE` events and, o
 work have gone by, lets go of the GIL (`Pacer.pause`) for long enough that a waiting request thread takes it.
 
 The context (install id, versions, platform: the same for every event of a process) is serialised once per
-process and spliced into each event's JSON, rather than serialised again for every event.
+process and spliced into each event's JSON, rather than serialised again for every event; so are a client's
+facts (the `client_*` properties a server attaches for the client that called it), once per client.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blindai_telemetry._transport import dumps
+
+if TYPE_CHECKING:
+    from blindai_telemetry._filter import ClientFacts
 
 #: Events built between two checks of the pacer.
 SLICE = 8
@@ -40,6 +44,11 @@ PAUSE_EVERY = 0.0005
 #: string is escaped).
 CONTEXT_KEY = "\x00context"
 _CONTEXT_JSON = b',"\\u0000context":0}'
+#: The key standing for a client's facts, last in an event's properties, replaced on the wire by the members of
+#: the facts' JSON (the comma before it stays, the closing brace after it too). Only properties the catalogue
+#: names are ever keys; a value holding it is a string, which ends in `"` followed by `,` `}` or `]`, never `:`.
+CLIENT_KEY = "\x00client"
+_CLIENT_JSON = b'"\\u0000client":0'
 
 
 @dataclass
@@ -52,6 +61,8 @@ class Batch:
     items: int = 0
     spool_path: Path | None = None
     context: Context | None = None
+    #: Per event, the client's facts whose JSON replaces its properties' `CLIENT_KEY` (None: none to splice).
+    clients: list[ClientFacts | None] | None = None
     _complete: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     def complete_events(self) -> list[dict[str, Any]]:
@@ -60,7 +71,8 @@ class Batch:
             return self.events
         if self._complete is None:
             context = self.context.fields
-            self._complete = [{**{k: v for k, v in e.items() if k != CONTEXT_KEY}, **context} for e in self.events]
+            clients = self.clients or [None] * len(self.events)
+            self._complete = [_complete(e, facts, context) for e, facts in zip(self.events, clients, strict=True)]
         return self._complete
 
     def payload(self) -> dict[str, Any]:
@@ -71,8 +83,18 @@ class Batch:
         """Two halves (for a 413); the first carries the drop counts."""
         half = len(self.events) // 2
         items = self.items * half // len(self.events)
-        return (Batch(self.events[:half], self.dropped, items, None, self.context),
-                Batch(self.events[half:], {}, self.items - items, None, self.context))
+        clients = self.clients
+        return (Batch(self.events[:half], self.dropped, items, None, self.context, clients and clients[:half]),
+                Batch(self.events[half:], {}, self.items - items, None, self.context, clients and clients[half:]))
+
+
+def _complete(event: dict[str, Any], facts: ClientFacts | None, context: dict[str, Any]) -> dict[str, Any]:
+    """One event as it goes on the wire: its markers replaced by the client's facts and the context."""
+    complete = {k: v for k, v in event.items() if k != CONTEXT_KEY}
+    if facts is not None:
+        properties = {k: v for k, v in event["properties"].items() if k != CLIENT_KEY}
+        complete["properties"] = {**properties, **facts.properties}
+    return {**complete, **context}
 
 
 class Context:
@@ -128,12 +150,31 @@ def encode_native(batch: Batch, pacer: Callable[[], None] | None = None) -> byte
     parts = [head[:-1], b',"events":[']
     events = batch.events
     context = batch.context.json if batch.context is not None else None
+    clients = batch.clients
     for start in range(0, len(events), ENCODE_SLICE):
         if start:
             if pacer is not None:
                 pacer()
             parts.append(b",")
         chunk = dumps(events[start:start + ENCODE_SLICE])[1:-1]
-        parts.append(chunk.replace(_CONTEXT_JSON, context) if context is not None else chunk)
+        if context is not None:
+            chunk = chunk.replace(_CONTEXT_JSON, context)
+        if clients is not None:
+            chunk = _splice_clients(chunk, clients[start:start + ENCODE_SLICE])
+        parts.append(chunk)
     parts.append(b"]}")
     return b"".join(parts)
+
+
+def _splice_clients(chunk: bytes, clients: list[ClientFacts | None]) -> bytes:
+    """`chunk` with each `CLIENT_KEY` marker replaced by its event's client facts, in order."""
+    members = [facts.json for facts in clients if facts is not None]
+    if not members:
+        return chunk
+    pieces = chunk.split(_CLIENT_JSON)
+    if len(pieces) != len(members) + 1:  # cannot happen (see CLIENT_KEY): better no batch than a wrong one
+        raise ValueError(f"{len(pieces) - 1} client markers for {len(members)} clients")
+    spliced = [b""] * (2 * len(members) + 1)
+    spliced[::2] = pieces
+    spliced[1::2] = members
+    return b"".join(spliced)

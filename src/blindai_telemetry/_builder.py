@@ -1,12 +1,13 @@
-"""`EventBuilder`: queued items become events on the worker — event id, time, privacy filter, context marker."""
+"""`EventBuilder`: queued items become events on the worker — event id, time, privacy filter, context and client
+markers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from blindai_telemetry import _context
-from blindai_telemetry._batch import CONTEXT_KEY, SLICE, Context, Pacer, event_ids
-from blindai_telemetry._filter import PrivacyFilter
+from blindai_telemetry._batch import CLIENT_KEY, CONTEXT_KEY, SLICE, Context, Pacer, event_ids
+from blindai_telemetry._filter import ClientFacts, PrivacyFilter
 from blindai_telemetry._ledger import DropLedger
 from blindai_telemetry._queue import Item
 
@@ -18,9 +19,11 @@ class EventBuilder:
         self._ledger = ledger
         self._pacer = pacer
 
-    def build(self, items: list[Item]) -> list[dict[str, Any]]:
-        """The events of `items` that may leave the process; what the filter drops goes to the ledger."""
+    def build(self, items: list[Item]) -> tuple[list[dict[str, Any]], list[ClientFacts | None]]:
+        """The events of `items` that may leave the process, and each one's client facts to splice (see
+        `Batch.clients`); what the filter drops goes to the ledger."""
         events: list[dict[str, Any]] = []
+        clients: list[ClientFacts | None] = []
         start = _context.PROCESS_START
         ids = event_ids(len(items))  # before the first attempt: a retry sends the same ids, never counts twice
         privacy_filter, pacer = self._filter, self._pacer
@@ -28,16 +31,20 @@ class EventBuilder:
             if i and not i % SLICE:
                 pacer()
             try:
-                props = privacy_filter(name, properties, client)
+                kept = privacy_filter.split(name, properties, client)
             except Exception:  # noqa: BLE001 - seam: a hostile value (raising __getattr__, …) loses its event only
                 self._ledger.lost("invalid_value")
                 continue
-            if props is None:
+            if kept is None:
                 continue
+            props, facts = kept
+            if facts is not None:
+                props[CLIENT_KEY] = 0
+            clients.append(facts)
             events.append({"event_id": ids[i], "event": name, "time": int(t * 1000),
                            "uptime_s": round(max(0.0, t - start), 3), "properties": props, CONTEXT_KEY: 0})
         drops = privacy_filter.drops
         if drops:
             self._ledger.lost_all(drops)
             drops.clear()
-        return events
+        return events, clients

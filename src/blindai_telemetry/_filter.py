@@ -13,15 +13,19 @@ import numbers
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from blindai_telemetry import catalogue
 from blindai_telemetry._context import ClientInfo
+from blindai_telemetry._transport import dumps
 from blindai_telemetry.privacy import MODEL_NAME_POLICIES, Scrubber, model_name_for
 
 Drops = Counter[str]
 _MODEL_NAME_CACHE = 1024
-#: A server sees the same few clients again and again: their filtered facts are remembered (per event name).
+#: A server sees the same few clients again and again: their filtered facts are remembered (per event name),
+#: by value and, in front of that, by identity (a server keeps one `ClientInfo` per client, and hashing one calls
+#: the dataclass's Python-level `__hash__` and `__eq__`).
 _CLIENT_CACHE = 1024
 #: Text values checked (per field): a server's model names, a client's versions.
 _TEXT_CACHE = 1024
@@ -41,6 +45,19 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
+@dataclass(frozen=True, eq=False)
+class ClientFacts:
+    """What of a client's facts leaves the process with one event name, filtered and serialised once per client."""
+
+    #: The `client_*` properties the filter let through.
+    properties: dict[str, Any]
+    #: Their JSON members without the braces (`"client_install_id":"…","client_arch":"…"`), as `dumps` makes
+    #: them: spliced into each event's properties on the wire rather than serialised again for every event.
+    json: bytes
+    #: What the filter dropped of them, counted again on every use, as if they had been filtered each time.
+    drops: Drops
+
+
 class PrivacyFilter:
     """The processor chain: known event → allowed properties → types and choices → model name → scrub."""
 
@@ -54,7 +71,8 @@ class PrivacyFilter:
         self.scrubber = scrubber or Scrubber()
         self._model_names: dict[str, str] = {}
         self._texts: dict[tuple[str, str], str | None] = {}
-        self._clients: dict[tuple[str, object], tuple[dict[str, Any], Drops]] = {}
+        self._clients: dict[tuple[str, ClientInfo], ClientFacts] = {}
+        self._client_objects: dict[tuple[str, int], tuple[ClientInfo, ClientFacts]] = {}
         self._allowed = {name: catalogue.allowed_properties(name) for name in catalogue.EVENTS}
         self.processors: tuple[Processor, ...] = (
             self.known_values, self.model_name_policy, self.scrub_strings,
@@ -62,38 +80,61 @@ class PrivacyFilter:
 
     def __call__(self, event: object, properties: Mapping[str, Any], client: object = None) -> dict[str, Any] | None:
         """The properties of `event` that may leave the process, or None when the whole event is dropped."""
+        kept = self.split(event, properties, client)
+        if kept is None:
+            return None
+        props, facts = kept
+        if facts is not None:
+            props.update(facts.properties)
+        return props
+
+    def split(self, event: object, properties: Mapping[str, Any],
+              client: object = None) -> tuple[dict[str, Any], ClientFacts | None] | None:
+        """Like calling the filter, but a `ClientInfo`'s facts come apart (None when none are left, or when the
+        host passed `client_*` properties itself: then they are merged as they always were), so that the
+        worker serialises them once per client. None when the whole event is dropped."""
         if not isinstance(event, str) or event not in catalogue.EVENTS:
             self.drops["unknown_event"] += 1
             return None
         props = self._process(event, dict(properties))
-        if client is not None:
-            props.update(self._client(event, client))
-        return props
+        if client is None:
+            return props, None
+        if type(client) is not ClientInfo:
+            props.update(self._process(event, client_properties(client)))
+            return props, None
+        facts = self._client(event, client)
+        if not facts.properties:
+            return props, None
+        if not props.keys().isdisjoint(facts.properties):
+            props.update(facts.properties)
+            return props, None
+        return props, facts
 
     def _process(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
         for processor in self.processors:
             props = processor(event, props)
         return props
 
-    def _client(self, event: str, client: object) -> dict[str, Any]:
-        """The client's facts as `client_*` properties, filtered like the event's own. A `ClientInfo` (frozen:
-        its facts cannot change under the cache) is filtered once per event name, and its drops counted again
-        on every use, as if it had been filtered each time."""
-        if type(client) is not ClientInfo:
-            return self._process(event, client_properties(client))
-        key = (event, client)
-        cached = self._clients.get(key)
-        if cached is None:
-            before = Counter(self.drops)
-            props = self._process(event, client_properties(client))  # counts its drops this first time
-            if len(self._clients) >= _CLIENT_CACHE:
-                self._clients.clear()
-            self._clients[key] = (props, self.drops - before)
-            return props
-        props, drops = cached
-        if drops:
-            self.drops.update(drops)
-        return props
+    def _client(self, event: str, client: ClientInfo) -> ClientFacts:
+        """The client's facts for `event`, filtered like the event's own properties once per distinct client (a
+        `ClientInfo` is frozen: its facts cannot change under the cache), their drops counted on every use."""
+        seen = self._client_objects.get((event, id(client)))
+        if seen is not None and seen[0] is client:  # the entry holds `client`: its id cannot have been reused
+            facts = seen[1]
+        else:
+            cached = self._clients.get((event, client))
+            if cached is None:
+                before = Counter(self.drops)
+                props = self._process(event, client_properties(client))  # counts its drops this first time
+                facts = ClientFacts(props, dumps(props)[1:-1], self.drops - before)
+                _remember(self._clients, (event, client), facts)
+                _remember(self._client_objects, (event, id(client)), (client, facts))
+                return facts
+            facts = cached
+            _remember(self._client_objects, (event, id(client)), (client, facts))
+        if facts.drops:
+            self.drops.update(facts.drops)
+        return facts
 
     def known_values(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
         """The properties the catalogue allows for `event`, with values of the right type and choice (one pass:
@@ -178,6 +219,13 @@ class PrivacyFilter:
             if isinstance(value, str) and name != "model_name":  # model_name was handled by its policy
                 props[name] = self.scrubber(value)
         return props
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Bounded: emptied rather than grown past `_CLIENT_CACHE` entries."""
+    if len(cache) >= _CLIENT_CACHE:
+        cache.clear()
+    cache[key] = value
 
 
 def _encodable(value: str) -> bool:

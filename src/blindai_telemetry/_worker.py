@@ -211,10 +211,10 @@ class Worker:
         """The next batch from the queue; a batch of no events when only drop counts are left to report."""
         while True:
             items = self.queue.take(self.queue.batch_size)
-            events = self.builder.build(items) if items else []
+            events, clients = self.builder.build(items) if items else ([], None)
             self._settle(len(items) - len(events))  # filtered out: handled
             if events or (not items and self.ledger.has_unreported()):
-                return Batch(events, self.ledger.take_report(), len(events), None, self.builder.context)
+                return Batch(events, self.ledger.take_report(), len(events), None, self.builder.context, clients)
             if not items:
                 return None
 

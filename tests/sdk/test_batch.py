@@ -6,10 +6,19 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from blindai_telemetry import ClientInfo, SendResult, Telemetry, _config
-from blindai_telemetry._batch import CONTEXT_KEY, ENCODE_SLICE, Batch, Context, encode_native, event_ids
-from blindai_telemetry._filter import PrivacyFilter
+from blindai_telemetry._batch import (
+    CLIENT_KEY,
+    CONTEXT_KEY,
+    ENCODE_SLICE,
+    Batch,
+    Context,
+    encode_native,
+    event_ids,
+)
+from blindai_telemetry._filter import ClientFacts, PrivacyFilter
 from blindai_telemetry._transport import Transport
 from blindai_telemetry.privacy import REDACTED, Scrubber
 
@@ -108,3 +117,61 @@ def test_a_transport_that_does_not_speak_json_is_logged_and_delivers_once(
     (record,) = _config.read_sent_log()
     assert record["transport"] == "binary" and record["outcome"] == "ok" and record["payload"] is None
     assert json.loads(json.dumps(record)) == record
+
+
+def _built(clients: list[ClientInfo | None], drops: Counter[str] | None = None) -> Batch:
+    """A batch as the worker builds it: `model_run` events (some with no property of their own) and clients."""
+    f = PrivacyFilter(drops if drops is not None else Counter(), "raw")
+    events: list[dict[str, Any]] = []
+    facts_list: list[ClientFacts | None] = []
+    for i, client in enumerate(clients):
+        kept = f.split("model_run", {"duration_ms": float(i), "model_name": "ré"} if i % 3 else {}, client)
+        assert kept is not None
+        props, facts = kept
+        if facts is not None:
+            props[CLIENT_KEY] = 0
+        events.append({"event_id": str(i), "event": "model_run", "properties": props, CONTEXT_KEY: 0})
+        facts_list.append(facts)
+    return Batch(events, {}, len(events), None, Context({"install_id": "i", "app": "ré"}), facts_list)
+
+
+def test_client_facts_are_spliced_byte_for_byte_as_if_serialised_with_each_event() -> None:
+    other = ClientInfo(install_id="0f1d2c7e-8a7b-4c1e-9d2f-0b1c2d3e4f51", arch="aarch64", user_agent="ré \"q\"")
+    dropped_all = ClientInfo(install_id="not-a-uuid")  # nothing of it may leave: no marker, nothing spliced
+    for count in (1, ENCODE_SLICE, 3 * ENCODE_SLICE + 5):
+        clients = [[CLIENT, other, None, dropped_all, ClientInfo(**CLIENT.to_dict())][i % 5] for i in range(count)]
+        batch = _built(clients)
+        merged = [{**e, "properties": {**{k: v for k, v in e["properties"].items() if k != CLIENT_KEY},
+                                       **(facts.properties if facts else {})}}
+                  for e, facts in zip(batch.events, batch.clients or [], strict=True)]
+        plain = Batch(merged, {}, count, None, batch.context)  # what the wire carried before the splice
+        spliced, expected = encode_native(batch), encode_native(plain)
+        assert spliced.partition(b',"events":')[2] == expected.partition(b',"events":')[2]
+        assert json.loads(spliced)["events"] == batch.payload()["events"]  # other transports see the same
+        first, second = batch.split()
+        assert first.complete_events() + second.complete_events() == batch.complete_events()
+        events = json.loads(spliced)["events"]
+        assert all(e["properties"].get("client_arch") == (c.arch if c in (CLIENT, other) else None)
+                   for e, c in zip(events, clients, strict=True))
+
+
+def test_a_client_is_filtered_and_serialised_once_and_its_drops_still_counted_each_time() -> None:
+    drops: Counter[str] = Counter()
+    f = PrivacyFilter(drops, "hashed")
+    bad = ClientInfo(install_id="not-a-uuid", arch="x86_64")
+    results = [f.split("model_run", {"ok": True}, client) for client in (bad, bad, ClientInfo(**bad.to_dict()))]
+    facts = [r[1] for r in results if r is not None]
+    assert len(facts) == 3 and facts[0] is facts[1] is facts[2]  # by identity, then by value
+    assert facts[0] is not None and facts[0].json == b'"client_arch":"x86_64"'
+    assert drops["invalid_value"] == 3
+    # The host passed a client_* property itself: merged where it stands, as the wire always had it.
+    kept = f.split("model_run", {"client_arch": "arm64", "ok": True}, CLIENT)
+    assert kept is not None and kept[1] is None and list(kept[0])[:2] == ["client_arch", "ok"]
+    assert kept[0]["client_arch"] == "x86_64"
+
+
+def test_the_client_cache_is_bounded() -> None:
+    f = PrivacyFilter(Counter(), "hashed")
+    for i in range(3000):
+        f.split("model_run", {}, ClientInfo(app_version=f"1.{i}"))
+    assert len(f._clients) <= 1024 and len(f._client_objects) <= 1024
