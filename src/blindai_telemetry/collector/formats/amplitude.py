@@ -73,6 +73,8 @@ _ENVELOPE = frozenset({"user_id", "device_id", "event_type", "time", "insert_id"
 #: Catalogue fields a sender may put in user_properties / event_properties (the envelope comes from Amplitude's
 #: own fields: an `install_id` property must not override `user_id`).
 _CONTEXT = catalogue.CONTEXT_NAMES - {"install_id"}
+#: Per catalogue event, the names its property objects may carry (a union made once, not for every event).
+_ALLOWED = {name: _CONTEXT | catalogue.allowed_properties(name) for name in catalogue.EVENTS}
 
 
 @dataclass
@@ -217,7 +219,7 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
     session = event.get("session_id")
     if session is not None and session != -1:  # Amplitude: -1 means no session
         row["session_id"] = str(session)
-    allowed = _CONTEXT | catalogue.allowed_properties(event_type)
+    allowed = _ALLOWED[event_type]
     for container in ("user_properties", "event_properties"):
         for name, value in (event.get(container) or {}).items():
             if value is None or (name == "install_id" and value == install_id):
