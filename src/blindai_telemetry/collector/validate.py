@@ -32,6 +32,7 @@ _COLUMNS = frozenset(COLUMN_NAMES)
 _EMPTY_ROW: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
 #: Top-level keys that are the row's envelope (or hold its properties), not fields to check.
 _ENVELOPE = frozenset((*_REQUIRED, "received_at", "source", "properties"))
+_NOTHING: frozenset[str] = frozenset()
 _INT_LIMITS = {"cpu_count": _INT32_MAX}
 #: Finite and non-negative: NaN fails every comparison, so `0 <= x <= _FLOAT_MAX` also refuses NaN and inf.
 _FLOAT_MAX = 1.7976931348623157e308
@@ -164,7 +165,7 @@ def check_rows(
         extra: dict[str, Any] = {}
         out.dropped_fields += _check_fields(row.items(), _ENVELOPE, plan, memo, clean, extra, index, strict)
         if nested:
-            out.dropped_fields += _check_fields(nested.items(), frozenset(), plan, memo, clean, extra, index, strict)
+            out.dropped_fields += _check_fields(nested.items(), _NOTHING, plan, memo, clean, extra, index, strict)
         clean["properties"] = extra or None
         out.rows.append(clean)
     return out
