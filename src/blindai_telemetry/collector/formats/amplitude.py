@@ -78,6 +78,8 @@ _CONTEXT = catalogue.CONTEXT_NAMES - {"install_id"}
 #: whether it has a column of its own (else it goes to `properties`).
 _ALLOWED = {event: {name: name in COLUMN_NAMES for name in _CONTEXT | catalogue.allowed_properties(event)}
             for event in catalogue.EVENTS}
+#: The catalogue's text fields: a string needs no conversion (`mapping.catalogue_value` would return it as it is).
+_TEXT = frozenset(name for name, f in catalogue.FIELDS.items() if f.type is str)
 
 
 @dataclass
@@ -229,7 +231,12 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
             if value is None or (name == "install_id" and value == install_id):
                 continue  # our own SDK repeats the install id in user_properties: the same value, not a drop
             column = allowed.get(name)
-            converted = None if column is None else mapping.catalogue_value(name, value)
+            if column is None:
+                converted = None
+            elif type(value) is str and name in _TEXT:  # most properties: text of a text field, as it is
+                converted = value
+            else:
+                converted = mapping.catalogue_value(name, value)
             if converted is None:
                 dropped += 1
             elif column:
