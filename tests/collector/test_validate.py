@@ -106,3 +106,18 @@ def test_control_and_bidi_characters_are_never_stored(value: str) -> None:
     assert strict.rows[0]["os_release"] is None and strict.dropped_fields == 1
     with pytest.raises(ValidationError, match="install_id"):
         check_rows([event(install_id="install-" + value)], source="native", received_at_ms=1, strict=True)
+
+
+@pytest.mark.parametrize(("name", "value", "stored"), [
+    ("cpu_count", 2**31 - 1, 2**31 - 1), ("cpu_count", 2**31, None), ("cpu_count", -1, None), ("cpu_count", True, None),
+    ("cpu_count", 2.0, None), ("uptime_s", 3, 3.0), ("uptime_s", 1.5, 1.5), ("uptime_s", -0.5, None),
+    ("uptime_s", float("nan"), None), ("uptime_s", float("inf"), None), ("uptime_s", False, None),
+    ("is_ci", True, True), ("is_ci", 1, None),
+])
+def test_numbers_and_bools_are_held_to_their_type_and_range(name: str, value: Any, stored: Any) -> None:
+    checked = _lenient(event(**{name: value}))
+    assert checked.rows[0][name] == stored and type(checked.rows[0][name]) is type(stored)
+    assert checked.dropped_fields == (stored is None)
+    if stored is None:
+        with pytest.raises(ValidationError, match=rf"events\[0\]\.{name}: expected"):
+            check_rows([event(**{name: value})], source="native", received_at_ms=1, strict=True)

@@ -32,7 +32,10 @@ _COLUMNS = frozenset(COLUMN_NAMES)
 _EMPTY_ROW: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
 #: Top-level keys that are the row's envelope (or hold its properties), not fields to check.
 _ENVELOPE = frozenset((*_REQUIRED, "received_at", "source", "properties"))
+_NOTHING: frozenset[str] = frozenset()
 _INT_LIMITS = {"cpu_count": _INT32_MAX}
+#: Finite and non-negative: NaN fails every comparison, so `0 <= x <= _FLOAT_MAX` also refuses NaN and inf.
+_FLOAT_MAX = 1.7976931348623157e308
 
 
 class ValidationError(Exception):
@@ -55,7 +58,7 @@ class _Spec:
     kind: type
     column: bool  # stored in its own column, else in `properties`
     choices: frozenset[str] | None
-    maximum: int
+    maximum: float  # of a number: its column's bound, `_FLOAT_MAX` for a float
     #: Every free-text field (not only those the SDK rewrites, the catalogue's `scrub`) is screened for personal
     #: data: the collector also hears from senders that do not scrub, and it drops rather than rewrites.
     scrub: bool
@@ -67,14 +70,13 @@ def _specs(event: str) -> dict[str, _Spec]:
     for name in names - set(_REQUIRED):
         f = catalogue.FIELDS[name]
         out[name] = _Spec(f, f.type, name in _COLUMNS, frozenset(f.choices) if f.choices else None,
-                          _INT_LIMITS.get(name, _INT64_MAX), f.type is str and not f.choices)
+                          _FLOAT_MAX if f.type is float else _INT_LIMITS.get(name, _INT64_MAX),
+                          f.type is str and not f.choices)
     return out
 
 
 #: Per event: the fields it may carry (context on every event, its own properties) and how to check them.
 _PLANS: dict[str, dict[str, _Spec]] = {name: _specs(name) for name in catalogue.EVENTS}
-#: Finite and non-negative: NaN fails every comparison, so `0 <= x <= _FLOAT_MAX` also refuses NaN and inf.
-_FLOAT_MAX = 1.7976931348623157e308
 
 
 #: Answers of the scrubber for values seen before: versions, platform names and model names arrive in batch after
@@ -151,48 +153,55 @@ def check_rows(
             # so that an old collector still stores what it knows of a newer sender's batch.
             out.dropped_events[UNKNOWN_EVENT] += 1
             continue
+        nested = row.get("properties")
+        if nested is not None and not isinstance(nested, Mapping):
+            if strict:
+                raise ValidationError(f"events[{index}].properties: expected an object")
+            out.dropped_fields += 1
+            nested = None
         clean = _EMPTY_ROW.copy()
         clean.update(event_id=row["event_id"], event=event, time=row["time"], install_id=row["install_id"],
                      received_at=received_at_ms, source=source)
         extra: dict[str, Any] = {}
-        for key, value in _fields(row, index, strict, out):
-            spec = plan.get(key)
-            if spec is None:
-                out.dropped_fields += 1  # not in the catalogue, not a property of this event, or misplaced
-                continue
-            if type(value) is str:
-                # The batch's events repeat their context (app, versions, platform...): each distinct text of a
-                # field is checked once a batch (a field's spec depends on its name alone: see `_specs`).
-                memo_key = (key, value)
-                known = memo.get(memo_key)
-                if known is None:
-                    known = memo[memo_key] = _checked_value(spec, key, value, index, strict)
-                value = known
-            else:
-                value = _checked_value(spec, key, value, index, strict)
-            if value is _DROPPED:
-                out.dropped_fields += 1
-            elif spec.column:
-                clean[key] = value
-            else:
-                extra[key] = value
+        out.dropped_fields += _check_fields(row.items(), _ENVELOPE, plan, memo, clean, extra, index, strict)
+        if nested:
+            out.dropped_fields += _check_fields(nested.items(), _NOTHING, plan, memo, clean, extra, index, strict)
         clean["properties"] = extra or None
         out.rows.append(clean)
     return out
 
 
-def _fields(row: Mapping[str, Any], index: int, strict: bool, out: Checked) -> list[tuple[str, Any]]:
-    """The row's fields to check: top-level ones past the envelope, then those of `properties`; nulls skipped."""
-    items = [(key, value) for key, value in row.items() if value is not None and key not in _ENVELOPE]
-    nested = row.get("properties")
-    if nested is not None:
-        if isinstance(nested, Mapping):
-            items.extend((key, value) for key, value in nested.items() if value is not None)
-        elif strict:
-            raise ValidationError(f"events[{index}].properties: expected an object")
+def _check_fields(items: Iterable[tuple[str, Any]], skip: frozenset[str], plan: dict[str, _Spec],
+                  memo: dict[tuple[str, str], Any], clean: dict[str, Any], extra: dict[str, Any], index: int,
+                  strict: bool) -> int:
+    """Check `items` (nulls and `skip` left out) into `clean` (columns) or `extra` (`properties`); how many were
+    dropped. Each distinct text of a field is checked once a batch (`memo`): the batch's events repeat their
+    context (app, versions, platform...), and a field's spec depends on its name alone (see `_specs`)."""
+    dropped = 0
+    for key, value in items:
+        if value is None or key in skip:
+            continue
+        spec = plan.get(key)
+        if spec is None:
+            dropped += 1  # not in the catalogue, not a property of this event, or misplaced
+            continue
+        kind = type(value)
+        if kind is str:
+            known = memo.get((key, value))
+            if known is None:
+                known = memo[key, value] = _checked_value(spec, key, value, index, strict)
+            value = known
+        elif not (kind is spec.kind and (kind is bool or 0 <= value <= spec.maximum)):
+            # A number or bool of the field's own type and range is stored as it is (the common case, checked
+            # inline); anything else is converted, dropped or refused by `_checked_value`.
+            value = _checked_value(spec, key, value, index, strict)
+        if value is _DROPPED:
+            dropped += 1
+        elif spec.column:
+            clean[key] = value
         else:
-            out.dropped_fields += 1
-    return items
+            extra[key] = value
+    return dropped
 
 
 #: What `_checked_value` returns for a value to drop (and count).

@@ -36,6 +36,7 @@ from typing import Any
 
 from blindai_telemetry import catalogue
 from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, Format, FormatError, blindai, mapping
+from blindai_telemetry.stores.base import COLUMN_NAMES
 
 SOURCE = "amplitude"
 MAX_STRING_LENGTH = 1024
@@ -73,6 +74,12 @@ _ENVELOPE = frozenset({"user_id", "device_id", "event_type", "time", "insert_id"
 #: Catalogue fields a sender may put in user_properties / event_properties (the envelope comes from Amplitude's
 #: own fields: an `install_id` property must not override `user_id`).
 _CONTEXT = catalogue.CONTEXT_NAMES - {"install_id"}
+#: Per catalogue event, the names its property objects may carry (made once, not for every event), each with
+#: whether it has a column of its own (else it goes to `properties`).
+_ALLOWED = {event: {name: name in COLUMN_NAMES for name in _CONTEXT | catalogue.allowed_properties(event)}
+            for event in catalogue.EVENTS}
+#: The catalogue's text fields: a string needs no conversion (`mapping.catalogue_value` would return it as it is).
+_TEXT = frozenset(name for name, f in catalogue.FIELDS.items() if f.type is str)
 
 
 @dataclass
@@ -217,16 +224,27 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
     session = event.get("session_id")
     if session is not None and session != -1:  # Amplitude: -1 means no session
         row["session_id"] = str(session)
-    allowed = _CONTEXT | catalogue.allowed_properties(event_type)
+    allowed = _ALLOWED[event_type]
+    properties: dict[str, Any] = {}
     for container in ("user_properties", "event_properties"):
         for name, value in (event.get(container) or {}).items():
             if value is None or (name == "install_id" and value == install_id):
                 continue  # our own SDK repeats the install id in user_properties: the same value, not a drop
-            converted = mapping.catalogue_value(name, value) if name in allowed else None
+            column = allowed.get(name)
+            if column is None:
+                converted = None
+            elif type(value) is str and name in _TEXT:  # most properties: text of a text field, as it is
+                converted = value
+            else:
+                converted = mapping.catalogue_value(name, value)
             if converted is None:
                 dropped += 1
+            elif column:
+                row[name] = converted
             else:
-                mapping.put(row, name, converted)
+                properties[name] = converted
+    if properties:
+        row["properties"] = properties
     insert_id = event.get("insert_id")
     if insert_id is not None:
         # Amplitude's dedup scope: the device when the event has one, else the user.
