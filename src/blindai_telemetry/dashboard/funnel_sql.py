@@ -55,7 +55,9 @@ def _clickhouse(src: rollup.Source, d: Dialect, f: Filters, rows: str) -> str:
     """ClickHouse's funnel over the rollup without its 72 M run times (100 M events): each install-day's first and
     last run (`first_run`, `last_run`) say whether it holds a run in [t1, t0 + window) unless both lie outside
     it on either side, which can only happen on the window's last day when the first upload falls on it. Those
-    installs come back as `undecided` (id, t1, window end) for `undecided_runs` to settle from `runs` itself."""
+    installs come back as `undecided` (id, t1, window end) for `undecided_runs` to settle from `runs` itself.
+    Every install that started has a row in `x`, the one of its first start, so `x` counts them too (ClickHouse
+    would compute `s` a second time for a `count()` of it)."""
     w = f.window_days
     # A run inside [t1, end) is certain when the first or the last run of a day lies inside; none when the
     # last run comes before t1 or the first at or after the end; otherwise (first before t1, last at or after
@@ -72,7 +74,7 @@ def _clickhouse(src: rollup.Source, d: Dialect, f: Filters, rows: str) -> str:
               FROM {src.table} JOIN s USING (id) {rows} GROUP BY id),
         y AS (SELECT id, e, t1, multiIf(t1 IS NULL, 0, arrayExists({inside}, bounds), 2,
                                          arrayExists({unsure}, bounds), 1, 0) AS r FROM x)
-        SELECT (SELECT count() FROM s) AS started, count(t1) AS uploaded, countIf(r = 2) AS ran,
+        SELECT count() AS started, count(t1) AS uploaded, countIf(r = 2) AS ran,
                groupArrayIf((id, toUnixTimestamp64Milli(assumeNotNull(t1)), toUnixTimestamp64Milli(e)), r = 1)
                    AS undecided FROM y{src.settings}"""
 
