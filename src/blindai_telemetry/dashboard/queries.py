@@ -309,8 +309,10 @@ def funnel(store: Store, f: Filters) -> Table:
     sql = funnel_sql.from_rollup(src, d, f) if src else funnel_sql.from_events(d, f)
     row = store.fetch(sql)[0]
     started, uploaded, ran = (int(row[k] or 0) for k in ("started", "uploaded", "ran"))
-    if src and row.get("undecided"):  # ClickHouse: installs whose runs of one day must be read to say
-        ran += int(store.fetch(funnel_sql.undecided_runs(src, d, f, list(row["undecided"])))[0]["ran"] or 0)
+    undecided = list(row.get("undecided") or [])  # ClickHouse: installs whose runs of one day must be read to say
+    for i in range(0, len(undecided), funnel_sql.UNDECIDED_CHUNK):
+        chunk = undecided[i:i + funnel_sql.UNDECIDED_CHUNK]
+        ran += int(store.fetch(funnel_sql.undecided_runs(src, d, f, chunk))[0]["ran"] or 0) if src else 0
     # Each step counts installs that did the step before it, so the counts only fall: `share` is of those that
     # started, `of_previous` of the step before (what a bar's label says).
     return Table(["step", "installs", "share", "of_previous"], [
