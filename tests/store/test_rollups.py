@@ -228,6 +228,9 @@ def test_the_funnel_from_the_rollups_is_the_funnel_of_the_events_to_the_millisec
         *[_step(i, "model_uploaded", 7 * DAY + 9 * H) for i in "fg"],
         *[_step(i, "model_run", 7 * DAY + ms) for i in "fg" for ms in (8 * H, 11 * H)],
         _step("f", "model_run", 7 * DAY + 9 * H + 30 * 60_000),
+        # h: as f, but its upload in a row of another version than its runs.
+        _step("h", "server_started", 10 * H), _step("h", "model_uploaded", 7 * DAY + 9 * H, app_version="0.7.0"),
+        *[_step("h", "model_run", 7 * DAY + ms) for ms in (8 * H, 9 * H + 30 * 60_000, 11 * H)],
         # d: its steps on one day but in rows of two versions.
         _step("d", "server_started", DAY + 12 * H), _step("d", "model_run", DAY + 12 * H + 1, app_version="0.7.0"),
         _step("d", "model_uploaded", DAY + 13 * H, app_version="0.7.0"), _step("d", "model_run", DAY + 14 * H),
@@ -240,15 +243,15 @@ def test_the_funnel_from_the_rollups_is_the_funnel_of_the_events_to_the_millisec
     monkeypatch.setattr(funnel_sql, "UNDECIDED_CHUNK", 1)  # ClickHouse: f and g settled by a query each
     from_rollup, raw = _funnels(store, monkeypatch)
     assert from_rollup == raw
-    assert [n for _, n, _, _ in from_rollup["7 days"]] == [7, 7, 5]  # all but c and g ran
-    assert [n for _, n, _, _ in from_rollup["8 days"]] == [7, 7, 7]
-    assert [n for _, n, _, _ in from_rollup["1 days"]] == [7, 2, 1]  # a and d uploaded, d ran
+    assert [n for _, n, _, _ in from_rollup["7 days"]] == [8, 8, 6]  # all but c and g ran
+    assert [n for _, n, _, _ in from_rollup["8 days"]] == [8, 8, 8]
+    assert [n for _, n, _, _ in from_rollup["1 days"]] == [8, 2, 1]  # a and d uploaded, d ran
 
     store.delete_installs(["a"])
     from_rollup, raw = _funnels(store, monkeypatch)
-    assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [6, 6, 4]
+    assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [7, 7, 5]
 
-    # Retention to the middle of day 1: d's start stays, its run before it goes; a, b, c, f and g's starts go.
+    # Retention to the middle of day 1: d's start stays, its run before it goes; a, b, c, f, g and h's starts go.
     assert store.delete_older_than(T0 + DAY + 12 * H) > 0
     from_rollup, raw = _funnels(store, monkeypatch)
     assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [2, 2, 2]

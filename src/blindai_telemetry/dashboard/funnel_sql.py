@@ -84,20 +84,16 @@ UNDECIDED_CHUNK = 5000
 
 
 def undecided_runs(src: rollup.Source, d: Dialect, f: Filters, ids: list[int]) -> str:
-    """How many of the `undecided` installs (ids) ran after their first upload inside their window: the funnel
-    as it reads every run time, for those installs' rows alone (ClickHouse reads `runs` only for the granules
-    that hold them)."""
+    """How many of the `undecided` installs (ids) ran after their first upload inside their window. Their first
+    upload falls on the window's last day (`_clickhouse`), where it is that day's first upload before the window
+    ends: only that day's rows are read, and `runs` only in the granules that hold them."""
     w = f.window_days
     listed = f"id IN ({', '.join(str(int(i)) for i in ids)})"
-    rows = where(f, d, "own", listed, "day >= toDate(t0)", f"day <= toDate(t0 + INTERVAL {w} DAY)", by_day=True)
-
-    def inside(step: str, agg: str) -> str:
-        return f"arrayReduce('{agg}OrNull', arrayFilter(t -> t >= t0 AND t < t0 + INTERVAL {w} DAY, {step}))"
-
     return f"""
-        WITH s AS (SELECT id, assumeNotNull(min(started)) AS t0 FROM {src.table}
+        WITH s AS (SELECT id, assumeNotNull(min(started)) + INTERVAL {w} DAY AS e FROM {src.table}
                    {where(f, d, "own", "started IS NOT NULL", listed, by_day=True)} GROUP BY id)
-        SELECT countIf(tr >= t1) AS ran FROM (
-            SELECT id, min(t1) AS t1, max(tr) AS tr FROM (
-                SELECT id, {inside("uploads", "min")} AS t1, {inside("runs", "max")} AS tr
-                FROM {src.table} JOIN s USING (id) {rows}) AS r GROUP BY id){src.settings}"""
+        SELECT countIf(arrayExists(r -> r >= t1, rs)) AS ran FROM (
+            SELECT id, min(arrayReduce('minOrNull', arrayFilter(u -> u < e, uploads))) AS t1,
+                   groupArrayArray(arrayFilter(r -> r < e, runs)) AS rs
+            FROM {src.table} JOIN s USING (id) {where(f, d, "own", listed, "day = toDate(e)", by_day=True)}
+            GROUP BY id){src.settings}"""
