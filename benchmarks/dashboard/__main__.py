@@ -59,6 +59,8 @@ def panel_cases(store: Store, f: Filters) -> dict[str, Callable[[], Any]]:
         "events, mode=dcsv3 v0.6.3": lambda: queries.events_over_time(
             store, Filters(f.start, f.end, app_version="0.6.3", mode="dcsv3")),
         "funnel (30-day window)": lambda: queries.funnel(store, Filters(f.start, f.end, window_days=30)),
+        # ClickHouse's slowest window: the one where its first and last run of a day most often cannot decide.
+        "funnel (1-day window)": lambda: queries.funnel(store, Filters(f.start, f.end, window_days=1)),
         # The same answers from the raw events, as before the rollup kept the funnel's steps: in the same run.
         "funnel, from the events": lambda: _from_events(lambda: queries.funnel(store, f)),
         "funnel (30 days), events": lambda: _from_events(

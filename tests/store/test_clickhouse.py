@@ -285,6 +285,7 @@ def test_collectors_started_together_all_open_the_store_and_one_rollup(chdb_http
             first = ClickHouseStore.from_url(_url(chdb_http, database))
             first.write([make_row(install_id="before", time=1_767_225_600_000)])
             for statement in ("DROP VIEW install_days_own", "DROP VIEW install_days_clients",
+                              "ALTER TABLE install_days DROP COLUMN first_run, DROP COLUMN last_run",
                               "ALTER TABLE install_days DROP COLUMN started, DROP COLUMN uploads, DROP COLUMN runs"):
                 first._client.command(statement)
             first.close()

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from blindai_telemetry.dashboard import queries, rollup
+from blindai_telemetry.dashboard import funnel_sql, queries, rollup
 from blindai_telemetry.dashboard.filters import Filters
-from blindai_telemetry.stores import Store, _arrow
+from blindai_telemetry.stores import Store, _arrow, clickhouse_rollups
 
 from .conftest import StoreFactory, make_row
 
@@ -88,8 +88,15 @@ OLDER_STORES = {
     "before the rollup": ("DROP VIEW install_days_own", "DROP VIEW install_days_clients", "DROP TABLE install_days"),
     # Issue 15's rollup, without the funnel's columns.
     "before the funnel's columns": ("DROP VIEW install_days_own", "DROP VIEW install_days_clients",
+                                    "ALTER TABLE install_days DROP COLUMN first_run, DROP COLUMN last_run",
                                     "ALTER TABLE install_days DROP COLUMN started, DROP COLUMN uploads, "
                                     "DROP COLUMN runs"),
+    # Issue 15's funnel columns, without the first and last run (the views as they were: naming neither).
+    "before the run bounds": ("DROP VIEW install_days_own", "DROP VIEW install_days_clients",
+                              "ALTER TABLE install_days DROP COLUMN first_run, DROP COLUMN last_run",
+                              *(f"CREATE MATERIALIZED VIEW install_days_{n} TO install_days AS "
+                                + clickhouse_rollups._select(own).replace(f", {clickhouse_rollups.BOUNDS[own]}", "")
+                                for n, own in (("own", True), ("clients", False)))),
     "before the events' projection": ("ALTER TABLE events DROP PROJECTION event_days",
                                       "ALTER TABLE events RESET SETTING deduplicate_merge_projection_mode, "
                                       "lightweight_mutation_projection_mode"),
@@ -215,6 +222,15 @@ def test_the_funnel_from_the_rollups_is_the_funnel_of_the_events_to_the_millisec
         _step("b", "model_run", 7 * DAY + 9 * H + 1), _step("b", "model_run", 7 * DAY + 11 * H),
         _step("c", "server_started", 10 * H), _step("c", "model_uploaded", 7 * DAY + 9 * H),
         _step("c", "model_run", 7 * DAY + 10 * H),
+        # f and g upload on that last day too, with a run before the upload and one after the window closes
+        # (ClickHouse's first and last run of the day cannot say); f also runs in between, g does not.
+        *[_step(i, "server_started", 10 * H) for i in "fg"],
+        *[_step(i, "model_uploaded", 7 * DAY + 9 * H) for i in "fg"],
+        *[_step(i, "model_run", 7 * DAY + ms) for i in "fg" for ms in (8 * H, 11 * H)],
+        _step("f", "model_run", 7 * DAY + 9 * H + 30 * 60_000),
+        # h: as f, but its upload in a row of another version than its runs.
+        _step("h", "server_started", 10 * H), _step("h", "model_uploaded", 7 * DAY + 9 * H, app_version="0.7.0"),
+        *[_step("h", "model_run", 7 * DAY + ms) for ms in (8 * H, 9 * H + 30 * 60_000, 11 * H)],
         # d: its steps on one day but in rows of two versions.
         _step("d", "server_started", DAY + 12 * H), _step("d", "model_run", DAY + 12 * H + 1, app_version="0.7.0"),
         _step("d", "model_uploaded", DAY + 13 * H, app_version="0.7.0"), _step("d", "model_run", DAY + 14 * H),
@@ -224,17 +240,18 @@ def test_the_funnel_from_the_rollups_is_the_funnel_of_the_events_to_the_millisec
         _step("e", "model_uploaded", 9 * DAY + 7 * H, mode="hardware"),
         _step("e", "model_run", 9 * DAY + 7 * H + 1, mode="hardware", is_ci=True),
     ])
+    monkeypatch.setattr(funnel_sql, "UNDECIDED_CHUNK", 1)  # ClickHouse: f and g settled by a query each
     from_rollup, raw = _funnels(store, monkeypatch)
     assert from_rollup == raw
-    assert [n for _, n, _, _ in from_rollup["7 days"]] == [5, 5, 4]  # all but c ran
-    assert [n for _, n, _, _ in from_rollup["8 days"]] == [5, 5, 5]
-    assert [n for _, n, _, _ in from_rollup["1 days"]] == [5, 2, 1]  # a and d uploaded, d ran
+    assert [n for _, n, _, _ in from_rollup["7 days"]] == [8, 8, 6]  # all but c and g ran
+    assert [n for _, n, _, _ in from_rollup["8 days"]] == [8, 8, 8]
+    assert [n for _, n, _, _ in from_rollup["1 days"]] == [8, 2, 1]  # a and d uploaded, d ran
 
     store.delete_installs(["a"])
     from_rollup, raw = _funnels(store, monkeypatch)
-    assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [4, 4, 3]
+    assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [7, 7, 5]
 
-    # Retention to the middle of day 1: d's start stays, its run before it goes; a, b and c's starts go.
+    # Retention to the middle of day 1: d's start stays, its run before it goes; a, b, c, f, g and h's starts go.
     assert store.delete_older_than(T0 + DAY + 12 * H) > 0
     from_rollup, raw = _funnels(store, monkeypatch)
     assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [2, 2, 2]

@@ -16,22 +16,15 @@ def from_rollup(src: rollup.Source, d: Dialect, f: Filters) -> str:
     w = f.window_days
     rows = where(f, d, "own", f"day >= {d.period('day', 't0')}",
                  f"day <= {d.period('day', f't0 + INTERVAL {w} DAY')}", by_day=True)
-    first = "assumeNotNull(min(started))" if d.clickhouse else "min(started)"
     if d.clickhouse:
-        def inside(step: str, agg: str) -> str:
-            return f"arrayReduce('{agg}OrNull', arrayFilter(t -> t >= t0 AND t < t0 + INTERVAL {w} DAY, {step}))"
-
-        x = f"""SELECT id, min(t1) AS t1, max(tr) AS tr FROM (
-                    SELECT id, {inside("uploads", "min")} AS t1, {inside("runs", "max")} AS tr
-                    FROM {src.table} JOIN s USING (id) {rows}) AS r GROUP BY id"""
-    else:
-        # UNNEST rather than a lambda: DuckDB 2 refuses the arrow syntax and DuckDB < 1.3 knows no other.
-        x = f"""SELECT id, min(u) FILTER (WHERE u >= t0 AND u < t0 + INTERVAL {w} DAY) AS t1,
-                       max(r) FILTER (WHERE r >= t0 AND r < t0 + INTERVAL {w} DAY) AS tr FROM (
-                    SELECT id, t0, unnest(uploads) AS u, unnest(runs) AS r
-                    FROM {src.table} JOIN s USING (id) {rows}) AS r GROUP BY id"""
+        return _clickhouse(src, d, f, rows)
+    # UNNEST rather than a lambda: DuckDB 2 refuses the arrow syntax and DuckDB < 1.3 knows no other.
+    x = f"""SELECT id, min(u) FILTER (WHERE u >= t0 AND u < t0 + INTERVAL {w} DAY) AS t1,
+                   max(r) FILTER (WHERE r >= t0 AND r < t0 + INTERVAL {w} DAY) AS tr FROM (
+                SELECT id, t0, unnest(uploads) AS u, unnest(runs) AS r
+                FROM {src.table} JOIN s USING (id) {rows}) AS r GROUP BY id"""
     return f"""
-        WITH s AS {d.materialized}(SELECT id, {first} AS t0 FROM {src.table}
+        WITH s AS {d.materialized}(SELECT id, min(started) AS t0 FROM {src.table}
                                    {where(f, d, "own", "started IS NOT NULL", by_day=True)} GROUP BY id),
         x AS ({x})
         SELECT (SELECT count(*) FROM s) AS started, count(t1) AS uploaded,
@@ -56,3 +49,51 @@ def from_events(d: Dialect, f: Filters) -> str:
               GROUP BY e.install_id)
         SELECT (SELECT count(*) FROM s) AS started, count(t1) AS uploaded,
                sum(CASE WHEN tr >= t1 THEN 1 ELSE 0 END) AS ran FROM x{d.no_final}"""
+
+
+def _clickhouse(src: rollup.Source, d: Dialect, f: Filters, rows: str) -> str:
+    """ClickHouse's funnel over the rollup without its 72 M run times (100 M events): each install-day's first and
+    last run (`first_run`, `last_run`) say whether it holds a run in [t1, t0 + window) unless both lie outside
+    it on either side, which can only happen on the window's last day when the first upload falls on it. Those
+    installs' ids come back as `undecided` for `undecided_runs` to settle from `runs` itself (a 7-day window at
+    100 M events: none; a 1-day window: 4,036 of 28,506).
+    Every install that started has a row in `x`, the one of its first start, so `x` counts them too (ClickHouse
+    would compute `s` a second time for a `count()` of it)."""
+    w = f.window_days
+    # A run inside [t1, end) is certain when the first or the last run of a day lies inside; none when the
+    # last run comes before t1 or the first at or after the end; otherwise (first before t1, last at or after
+    # the end) only the day's runs can say.
+    inside = "p -> (p.1 >= t1 AND p.1 < e) OR (p.2 >= t1 AND p.2 < e)"
+    unsure = "p -> p.1 < t1 AND p.2 >= e"
+    return f"""
+        WITH s AS (SELECT id, assumeNotNull(min(started)) AS t0 FROM {src.table}
+                   {where(f, d, "own", "started IS NOT NULL", by_day=True)} GROUP BY id),
+        x AS (SELECT id, any(t0 + INTERVAL {w} DAY) AS e,
+                     min(arrayReduce('minOrNull', arrayFilter(u -> u >= t0 AND u < t0 + INTERVAL {w} DAY, uploads)))
+                         AS t1,
+                     groupArrayIf((first_run, last_run), first_run IS NOT NULL) AS bounds
+              FROM {src.table} JOIN s USING (id) {rows} GROUP BY id),
+        y AS (SELECT id, e, t1, multiIf(t1 IS NULL, 0, arrayExists({inside}, bounds), 2,
+                                         arrayExists({unsure}, bounds), 1, 0) AS r FROM x)
+        SELECT count() AS started, count(t1) AS uploaded, countIf(r = 2) AS ran, groupArrayIf(id, r = 1) AS undecided
+        FROM y{src.settings}"""
+
+
+#: Installs per query of `undecided_runs` (their ids are inlined: ClickHouse's query is at most 256 KiB).
+UNDECIDED_CHUNK = 5000
+
+
+def undecided_runs(src: rollup.Source, d: Dialect, f: Filters, ids: list[int]) -> str:
+    """How many of the `undecided` installs (ids) ran after their first upload inside their window. Their first
+    upload falls on the window's last day (`_clickhouse`), where it is that day's first upload before the window
+    ends: only that day's rows are read, and `runs` only in the granules that hold them."""
+    w = f.window_days
+    listed = f"id IN ({', '.join(str(int(i)) for i in ids)})"
+    return f"""
+        WITH s AS (SELECT id, assumeNotNull(min(started)) + INTERVAL {w} DAY AS e FROM {src.table}
+                   {where(f, d, "own", "started IS NOT NULL", listed, by_day=True)} GROUP BY id)
+        SELECT countIf(arrayExists(r -> r >= t1, rs)) AS ran FROM (
+            SELECT id, min(arrayReduce('minOrNull', arrayFilter(u -> u < e, uploads))) AS t1,
+                   groupArrayArray(arrayFilter(r -> r < e, runs)) AS rs
+            FROM {src.table} JOIN s USING (id) {where(f, d, "own", listed, "day = toDate(e)", by_day=True)}
+            GROUP BY id){src.settings}"""

@@ -309,6 +309,10 @@ def funnel(store: Store, f: Filters) -> Table:
     sql = funnel_sql.from_rollup(src, d, f) if src else funnel_sql.from_events(d, f)
     row = store.fetch(sql)[0]
     started, uploaded, ran = (int(row[k] or 0) for k in ("started", "uploaded", "ran"))
+    undecided = list(row.get("undecided") or [])  # ClickHouse: installs whose runs of one day must be read to say
+    for i in range(0, len(undecided), funnel_sql.UNDECIDED_CHUNK):
+        chunk = undecided[i:i + funnel_sql.UNDECIDED_CHUNK]
+        ran += int(store.fetch(funnel_sql.undecided_runs(src, d, f, chunk))[0]["ran"] or 0) if src else 0
     # Each step counts installs that did the step before it, so the counts only fall: `share` is of those that
     # started, `of_previous` of the step before (what a bar's label says).
     return Table(["step", "installs", "share", "of_previous"], [
@@ -322,7 +326,17 @@ def retention(store: Store, f: Filters) -> Table:
     d = _dialect(store)
     # The cohort is the week an install is first seen in the range; week k counts the cohort's installs
     # that sent anything k weeks later.
-    if src := rollup.table_for(store):
+    src = rollup.table_for(store)
+    if src and d.clickhouse:
+        # One pass: each install's weeks, its cohort the first (ClickHouse would read a CTE once per reference,
+        # and join them: 100 M events, 320 -> 130 ms).
+        sql = f"""
+            SELECT cohort, intDiv(dateDiff('day', cohort, wk), 7) AS week, count() AS installs FROM (
+                SELECT id, groupUniqArray(toMonday(day)) AS weeks, arrayMin(weeks) AS cohort
+                FROM {src.rows(f)} {where(f, d, 'own', by_day=True)} GROUP BY id) ARRAY JOIN weeks AS wk
+            GROUP BY cohort, week ORDER BY cohort, week{src.settings}"""
+        return _retention(store.fetch(sql))
+    if src:
         active = f"SELECT DISTINCT id AS install_id, {d.period('week', 'day')} AS wk FROM {src.rows(f)} " \
                  f"{where(f, d, 'own', by_day=True)}"
     else:
@@ -332,7 +346,11 @@ def retention(store: Store, f: Filters) -> Table:
         c AS (SELECT install_id, min(wk) AS cohort FROM a GROUP BY install_id)
         SELECT c.cohort AS cohort, {d.int_div(d.day_diff('c.cohort', 'a.wk'), 7)} AS week, count(*) AS installs
         FROM c JOIN a ON a.install_id = c.install_id GROUP BY cohort, week ORDER BY cohort, week{d.no_final}"""
-    rows = [[plain(r["cohort"]), int(r["week"]), int(r["installs"])] for r in store.fetch(sql)]
+    return _retention(store.fetch(sql))
+
+
+def _retention(answer: Sequence[dict[str, Any]]) -> Table:
+    rows = [[plain(r["cohort"]), int(r["week"]), int(r["installs"])] for r in answer]
     sizes = {cohort: n for cohort, week, n in rows if week == 0}
     return Table(["cohort", "week", "installs", "share"],
                  [[c, w, n, _share(n, sizes.get(c, 0))] for c, w, n in rows])

@@ -45,6 +45,7 @@ _CREATE = """CREATE TABLE IF NOT EXISTS install_days (
   started SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
   uploads SimpleAggregateFunction(groupArrayArray, Array(DateTime64(3, 'UTC'))),
   runs SimpleAggregateFunction(groupArrayArray, Array(DateTime64(3, 'UTC'))),
+  {run_bounds},
   {projection}
 ) ENGINE = {engine}
 PARTITION BY toYYYYMM(day)
@@ -69,14 +70,29 @@ PROJECTIONS = {
 PROJECTION = ",\n  ".join(f"PROJECTION {name} ({select})" for name, select in PROJECTIONS.items())
 PROJECTION_SETTINGS = "deduplicate_merge_projection_mode = 'rebuild'"
 
+#: The first and last run of an install-day, merged as minimum and maximum (their defaults, from `runs`, fill
+#: them for an older store's views, which do not name them): the funnel decides "ran after its first upload,
+#: inside the window" from these two for all but the rare install whose window ends on the day of its first
+#: upload, where it reads `runs` itself (100 M events: 72 M run times in a 90-day range).
+RUN_BOUNDS_COLUMNS = {
+    name: f"SimpleAggregateFunction({agg}, Nullable(DateTime64(3, 'UTC'))) DEFAULT arrayReduce('{agg}OrNull', runs)"
+    for name, agg in (("first_run", "min"), ("last_run", "max"))
+}
+RUN_BOUNDS = ",\n  ".join(f"{name} {spec}" for name, spec in RUN_BOUNDS_COLUMNS.items())
 
 #: The funnel's steps per install-day (an install's own events): its first start, the times of its uploads and
 #: runs, as the DuckDB rollup keeps them (`dashboard.rollup`). A duplicate event repeats a time in an array, which
 #: changes neither a minimum nor whether a run falls in a window.
 _FUNNEL = ("minIf(toNullable(time), event = 'server_started') AS started, "
-           "groupArrayIf(time, event = 'model_uploaded') AS uploads, groupArrayIf(time, event = 'model_run') AS runs")
+           "groupArrayIf(time, event = 'model_uploaded') AS uploads, "
+           "groupArrayIf(time, event = 'model_run') AS runs")
 _NO_FUNNEL = ("CAST(NULL AS Nullable(DateTime64(3, 'UTC'))) AS started, "
               "CAST([] AS Array(DateTime64(3, 'UTC'))) AS uploads, CAST([] AS Array(DateTime64(3, 'UTC'))) AS runs")
+#: The run bounds as the views write them (own rows; the clients' rows have none).
+BOUNDS = {True: "minIf(toNullable(time), event = 'model_run') AS first_run, "
+                "maxIf(toNullable(time), event = 'model_run') AS last_run",
+          False: "CAST(NULL AS Nullable(DateTime64(3, 'UTC'))) AS first_run, "
+                 "CAST(NULL AS Nullable(DateTime64(3, 'UTC'))) AS last_run"}
 
 
 def _select(own: bool, where: str = "") -> str:
@@ -93,7 +109,7 @@ def _select(own: bool, where: str = "") -> str:
     attributes = ", ".join(f"CAST({expr} AS {ATTRIBUTES[a]}) AS {a}" for a, expr in values.items())
     return (f"SELECT toDate(time) AS day, app, app_version, mode, coalesce(is_ci, false) AS is_ci, {role} AS role, "
             f"{'true' if own else 'false'} AS own, {version} AS version, cityHash64({ident}) AS id, {attributes}, "
-            f"max(time) AS t, {_FUNNEL if own else _NO_FUNNEL} "
+            f"max(time) AS t, {_FUNNEL if own else _NO_FUNNEL}, {BOUNDS[own]} "
             f"FROM events {('WHERE ' + where) if where else ''} GROUP BY {', '.join(_KEYS)}")
 
 
@@ -102,7 +118,8 @@ def schema(engine: Callable[..., str]) -> list[str]:
     attributes = ", ".join(f"{a} {_TYPES.get(a, t)}" for a, t in ATTRIBUTES.items())
     return [
         _CREATE.format(low=_LOW, attributes=attributes, engine=engine("AggregatingMergeTree", TABLE),
-                       keys=", ".join(_KEYS), projection=PROJECTION, projection_settings=PROJECTION_SETTINGS),
+                       keys=", ".join(_KEYS), run_bounds=RUN_BOUNDS, projection=PROJECTION,
+                       projection_settings=PROJECTION_SETTINGS),
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS install_days_own TO {TABLE} AS {_select(True)}",
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS install_days_clients TO {TABLE} AS {_select(False)}",
     ]
@@ -131,6 +148,17 @@ def current(query: Callable[..., Any], command: Command) -> bool:
                       f"DROP TABLE IF EXISTS {TABLE}"):
         command(statement)
     return False
+
+
+def add_run_bounds(query: Callable[..., Any], command: Command) -> None:
+    """Give an `install_days` made before its run bounds the two columns, before its views are made again (they
+    name them): filled in the background, and until then computed from `runs` as ClickHouse reads a part."""
+    names = {name for (name,) in query("SELECT name FROM system.columns WHERE database = currentDatabase() "
+                                       "AND table = %s", [TABLE]).result_rows}
+    for column, spec in RUN_BOUNDS_COLUMNS.items():
+        if names and column not in names:
+            command(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} {spec}")
+            command(f"ALTER TABLE {TABLE} MATERIALIZE COLUMN {column}", settings={"mutations_sync": 0})
 
 
 def add_projections(query: Callable[..., Any], command: Command) -> None:
