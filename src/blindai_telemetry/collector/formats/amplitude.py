@@ -192,6 +192,33 @@ def _check_event(event: Any, index: int, min_length: int, problems: _Problems) -
             problems.add(problems.missing, "device_id", index)
 
 
+def _put_properties(event: dict[str, Any], row: dict[str, Any], allowed: dict[str, bool], install_id: str) -> int:
+    """Put the event's user and event properties its type allows into `row` (a column of their own, or
+    `properties`); return how many were dropped."""
+    dropped = 0
+    properties: dict[str, Any] = {}
+    for container in ("user_properties", "event_properties"):
+        for name, value in (event.get(container) or {}).items():
+            if value is None or (name == "install_id" and value == install_id):
+                continue  # our own SDK repeats the install id in user_properties: the same value, not a drop
+            column = allowed.get(name)
+            if column is None:
+                converted = None
+            elif type(value) is str and name in _TEXT:  # most properties: text of a text field, as it is
+                converted = value
+            else:
+                converted = mapping.catalogue_value(name, value)
+            if converted is None:
+                dropped += 1
+            elif column:
+                row[name] = converted
+            else:
+                properties[name] = converted
+    if properties:
+        row["properties"] = properties
+    return dropped
+
+
 def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
                model_names: blindai.ModelNames | None) -> blindai.Mapped:
     """One valid Amplitude event as a row (None when it is not a catalogue event)."""
@@ -224,27 +251,7 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
     session = event.get("session_id")
     if session is not None and session != -1:  # Amplitude: -1 means no session
         row["session_id"] = str(session)
-    allowed = _ALLOWED[event_type]
-    properties: dict[str, Any] = {}
-    for container in ("user_properties", "event_properties"):
-        for name, value in (event.get(container) or {}).items():
-            if value is None or (name == "install_id" and value == install_id):
-                continue  # our own SDK repeats the install id in user_properties: the same value, not a drop
-            column = allowed.get(name)
-            if column is None:
-                converted = None
-            elif type(value) is str and name in _TEXT:  # most properties: text of a text field, as it is
-                converted = value
-            else:
-                converted = mapping.catalogue_value(name, value)
-            if converted is None:
-                dropped += 1
-            elif column:
-                row[name] = converted
-            else:
-                properties[name] = converted
-    if properties:
-        row["properties"] = properties
+    dropped += _put_properties(event, row, _ALLOWED[event_type], install_id)
     insert_id = event.get("insert_id")
     if insert_id is not None:
         # Amplitude's dedup scope: the device when the event has one, else the user.
