@@ -11,12 +11,12 @@ Checkpoints: DuckDB folds the WAL into the file inside whichever commit pushes t
 `checkpoint_threshold` (16 MB by default), and every batch of that commit waited for it (66-380 ms here,
 most of the collector's p99). The threshold is raised to `BUSY_CHECKPOINT_BYTES` (a bound that only a
 writer never idle reaches), and the collector's writer calls `maintain(idle=True)` when no batch is waiting,
-which checkpoints from `IDLE_CHECKPOINT_BYTES` on: checkpoints taken when nobody waits for one. Not
-smaller ones: every checkpoint rewrites the key table's whole index (~100 ms of CPU with 2 M events stored,
-however little the WAL holds; 2 ms without the key table), so checkpointing from 4 MB cost the store 42 µs an
-event with 2 M events stored against 34 µs from 16 MB (`python -m benchmarks.ingest.store_write --stored
-2000000`, back to back, twice). A restart after kill -9 replays whatever WAL there is, so this moves no
-durability.
+which checkpoints from `IDLE_CHECKPOINT_BYTES` on: checkpoints taken when nobody waits for one. Why 16 MB and
+not 4: when the deduplication keys had a PRIMARY KEY table, every checkpoint rewrote its whole index (~100 ms of
+CPU with 2 M events stored, however little the WAL held), and checkpointing from 4 MB cost the store 42 µs an
+event against 34 µs from 16 MB (`python -m benchmarks.ingest.store_write --stored 2000000`, back to back,
+twice). The key tables have no index since the window below (a checkpoint without one: ~2 ms); the bound was not
+measured again. A restart after kill -9 replays whatever WAL there is, so this moves no durability.
 
 Deduplication: a bounded window (`_duckdb_keys`): an event_id is recognised for `WINDOW_DAYS` (7) to 8 days
 after its first copy arrived, as Amplitude deduplicates `insert_id` over 7 days, across restarts and kill -9
