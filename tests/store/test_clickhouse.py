@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from blindai_telemetry.stores import StoreError
+from blindai_telemetry.stores import StoreError, clickhouse_rollups
 from blindai_telemetry.stores.clickhouse import ClickHouseStore, schema
 from blindai_telemetry.testing.chdb_http import ChdbHttpServer
 
@@ -285,7 +285,8 @@ def test_collectors_started_together_all_open_the_store_and_one_rollup(chdb_http
             first = ClickHouseStore.from_url(_url(chdb_http, database))
             first.write([make_row(install_id="before", time=1_767_225_600_000)])
             for statement in ("DROP VIEW install_days_own", "DROP VIEW install_days_clients",
-                              "ALTER TABLE install_days DROP COLUMN first_run, DROP COLUMN last_run",
+                              "ALTER TABLE install_days " + ", ".join(
+                                  f"DROP COLUMN {name}" for name in clickhouse_rollups.DERIVED_COLUMNS),
                               "ALTER TABLE install_days DROP COLUMN started, DROP COLUMN uploads, DROP COLUMN runs"):
                 first._client.command(statement)
             first.close()

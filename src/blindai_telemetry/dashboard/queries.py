@@ -309,10 +309,13 @@ def funnel(store: Store, f: Filters) -> Table:
     sql = funnel_sql.from_rollup(src, d, f) if src else funnel_sql.from_events(d, f)
     row = store.fetch(sql)[0]
     started, uploaded, ran = (int(row[k] or 0) for k in ("started", "uploaded", "ran"))
-    undecided = list(row.get("undecided") or [])  # ClickHouse: installs whose runs of one day must be read to say
+    # ClickHouse: the installs whose arrays must be read to say (none from the events or DuckDB)
+    undecided, days = list(row.get("undecided") or []), list(row.get("undecided_days") or [])
     for i in range(0, len(undecided), funnel_sql.UNDECIDED_CHUNK):
-        chunk = undecided[i:i + funnel_sql.UNDECIDED_CHUNK]
-        ran += int(store.fetch(funnel_sql.undecided_runs(src, d, f, chunk))[0]["ran"] or 0) if src else 0
+        chunk = slice(i, i + funnel_sql.UNDECIDED_CHUNK)
+        assert src is not None
+        settled = store.fetch(funnel_sql.settle(src, d, f, undecided[chunk], days[chunk]))[0]
+        uploaded, ran = uploaded + int(settled["uploaded"] or 0), ran + int(settled["ran"] or 0)
     # Each step counts installs that did the step before it, so the counts only fall: `share` is of those that
     # started, `of_previous` of the step before (what a bar's label says).
     return Table(["step", "installs", "share", "of_previous"], [

@@ -174,7 +174,7 @@ class ClickHouseStore(Store):
         for attempt in range(attempts):
             try:
                 had_rollup = clickhouse_rollups.current(client.query, client.command)
-                clickhouse_rollups.add_run_bounds(client.query, client.command)
+                clickhouse_rollups.add_derived_columns(client.query, client.command)
                 for statement in schema():  # IF NOT EXISTS: tables an operator made (replicated) are kept
                     client.command(statement)
                 clickhouse_event_days.add_to_older(client.query, client.command)
