@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from blindai_telemetry.dashboard import funnel_sql, performance_sql, rollup
+from blindai_telemetry.dashboard import funnel_sql, latest_sql, performance_sql, rollup
 from blindai_telemetry.dashboard.filters import Dialect, Filters, where
 from blindai_telemetry.dashboard.filters import NoSQLError as NoSQLError
 from blindai_telemetry.dashboard.filters import dialect_of as _dialect
@@ -21,7 +21,6 @@ from blindai_telemetry.dashboard.options import seeded_days as seeded_days
 from blindai_telemetry.dashboard.performance_sql import PerformanceBy as PerformanceBy
 from blindai_telemetry.dashboard.values import plain as plain
 from blindai_telemetry.stores import clickhouse_event_days, durations
-from blindai_telemetry.stores import platform_names as names
 from blindai_telemetry.stores.base import Store
 
 #: A server is whatever reports a mode: the catalogue makes `mode` server-only, and old BlindAI servers
@@ -182,50 +181,8 @@ def versions(store: Store, f: Filters) -> Table:
     return Table(columns, _fetch(store, sql, columns))
 
 
-Dimension = tuple[str, str, str]  # kind, column in `events`, column in the rollup
-
-
-def _by_latest(store: Store, f: Filters, groups: Sequence[tuple[bool, Sequence[Dimension]]]) -> list[list[Any]]:
-    """[kind, value, installs]: each install counted once, under the value it reported last.
-
-    A group is (own, dimensions): `own` counts installs by their own events' `install_id`, else clients by
-    `client_install_id`. Installs are grouped first (tens of thousands of groups), then each dimension is a
-    count over those few rows, instead of hashing every event's id once per dimension."""
-    d = _dialect(store)
-    ctes: list[str] = []
-    parts: list[str] = []
-    src = rollup.table_for(store)
-    for i, (own, dims) in enumerate(groups):
-        if src:
-            # Measured: one pass per group beats one pass grouping by (own, id) with every attribute.
-            latest = ", ".join(f"{src.latest(r)} AS {kind}" for kind, _, r in dims)
-            rows = f"{src.rows(f)} {where(f, d, 'own' if own else 'NOT own', by_day=True)}"
-            if d.clickhouse and not own:
-                # Each client's latest time per value first, which ClickHouse reads from install_days' projection
-                # (a row per client-day, not per client-day × server version × mode): 100 M events, 1.6 -> 0.3 s.
-                attributes = ", ".join(sorted({r for _, _, r in dims}))
-                rows = f"(SELECT id, {attributes}, max(t) AS t FROM {rows} GROUP BY id, {attributes})"
-            per_install = f"SELECT id, {latest} FROM {rows} GROUP BY id"
-        else:
-            ident = "install_id" if own else "client_install_id"
-            latest = ", ".join(f"{d.latest(names.sql(column))} AS {kind}" for kind, column, _ in dims)
-            per_install = f"SELECT {ident}, {latest} FROM events {where(f, d, f'{ident} IS NOT NULL')} GROUP BY {ident}"
-        if d.clickhouse:
-            # ClickHouse runs a CTE again for each reference (no MATERIALIZED): one pass over the installs,
-            # spreading each into its (dimension, value) pairs, counts every dimension at once.
-            pairs = ", ".join(f"('{kind}', CAST({kind} AS Nullable(String)))" for kind, _, _ in dims)
-            parts.append(f"SELECT p.1 AS kind, assumeNotNull(p.2) AS value, count() AS installs "
-                         f"FROM ({per_install}) ARRAY JOIN [{pairs}] AS p WHERE p.2 IS NOT NULL GROUP BY kind, value")
-            continue
-        ctes.append(f"per_install_{i} AS {d.materialized}({per_install})")
-        parts += [f"SELECT '{kind}' AS kind, CAST({kind} AS VARCHAR) AS value, count(*) AS installs "
-                  f"FROM per_install_{i} WHERE {kind} IS NOT NULL GROUP BY {kind}" for kind, _, _ in dims]
-    sql = f"{'WITH ' + ', '.join(ctes) if ctes else ''} {' UNION ALL '.join(parts)}{src.settings if src else ''}"
-    return [[r["kind"], r["value"], int(r["installs"])] for r in store.fetch(sql)]
-
-
 def platforms(store: Store, f: Filters) -> Table:
-    rows = _by_latest(store, f, [
+    rows = latest_sql.by_latest(store, f, [
         (True, [("os", "os_name", "os_name"), ("arch", "arch", "arch")]),
         (False, [("client_os", "client_os_name", "os_name"), ("client_arch", "client_arch", "arch"),
                  ("client_user_agent", "client_user_agent", "user_agent")]),
@@ -296,7 +253,7 @@ def uptime(store: Store, f: Filters) -> Table:
 def hardware(store: Store, f: Filters) -> Table:
     rows = []
     dimensions = [("cpu_count", "cpu_count", "cpu_count"), ("memory_gb", "memory_gb", "memory_gb")]
-    for kind, value, n in _by_latest(store, f, [(True, dimensions)]):
+    for kind, value, n in latest_sql.by_latest(store, f, [(True, dimensions)]):
         number = float(value)
         rows.append([kind, int(number) if number.is_integer() else number, n])
     rows.sort(key=lambda r: (r[0], r[1]))
