@@ -14,10 +14,12 @@ def from_rollup(src: rollup.Source, d: Dialect, f: Filters) -> str:
     """The funnel over the rollup, as `from_events` asks it of the events: each install-day row keeps its first
     start and the times of its uploads and runs; only the rows of the days an install's window touches are read."""
     w = f.window_days
-    rows = where(f, d, "own", f"day >= {d.period('day', 't0')}",
-                 f"day <= {d.period('day', f't0 + INTERVAL {w} DAY')}", by_day=True)
+    window = (f"day >= {d.period('day', 't0')}", f"day <= {d.period('day', f't0 + INTERVAL {w} DAY')}")
     if d.clickhouse:
-        return _clickhouse(src, d, f, rows)
+        # Only the rows that hold a step (100 M events: 2.6 M of 4.2 M), picked before the join.
+        steps = "(started IS NOT NULL OR first_upload IS NOT NULL OR first_run IS NOT NULL)"
+        return _clickhouse(src, d, f, where(f, d, "own", steps, *window, by_day=True))
+    rows = where(f, d, "own", *window, by_day=True)
     # UNNEST rather than a lambda: DuckDB 2 refuses the arrow syntax and DuckDB < 1.3 knows no other.
     x = f"""SELECT id, min(u) FILTER (WHERE u >= t0 AND u < t0 + INTERVAL {w} DAY) AS t1,
                    max(r) FILTER (WHERE r >= t0 AND r < t0 + INTERVAL {w} DAY) AS tr FROM (
