@@ -84,8 +84,8 @@ def test_rollups_follow_writes_deletions_and_retention(sql_store: Store, monkeyp
     assert [r[1:3] for r in from_rollup["performance"]] == [["model_uploaded", 1]]
 
 
-_DROP_UPLOAD_BOUNDS = "ALTER TABLE install_days " + ", ".join(
-    f"DROP COLUMN {name}" for name in clickhouse_rollups.UPLOAD_BOUNDS_COLUMNS)
+_NEWER_COLUMNS = [*clickhouse_rollups.UPLOAD_BOUNDS_COLUMNS, *clickhouse_rollups.RUN_HOURS_COLUMNS]
+_DROP_UPLOAD_BOUNDS = "ALTER TABLE install_days " + ", ".join(f"DROP COLUMN {name}" for name in _NEWER_COLUMNS)
 OLDER_STORES = {
     "before the rollup": ("DROP VIEW install_days_own", "DROP VIEW install_days_clients", "DROP TABLE install_days"),
     # Issue 15's rollup, without the funnel's columns.
@@ -100,7 +100,7 @@ OLDER_STORES = {
                               *(f"CREATE MATERIALIZED VIEW install_days_{n} TO install_days AS "
                                 + clickhouse_rollups._select(own).replace(f", {clickhouse_rollups.BOUNDS[own]}", "")
                                 for n, own in (("own", True), ("clients", False)))),
-    # Without the upload bounds (the views never named them).
+    # Without the upload bounds and the run hours (the views never named them).
     "before the upload bounds": (_DROP_UPLOAD_BOUNDS,),
     "before the events' projection": ("ALTER TABLE events DROP PROJECTION event_days",
                                       "ALTER TABLE events RESET SETTING deduplicate_merge_projection_mode, "
@@ -241,6 +241,10 @@ def test_the_funnel_from_the_rollups_is_the_funnel_of_the_events_to_the_millisec
         _step("i", "server_started", 8 * H), _step("i", "model_uploaded", 9 * H, app_version="0.7.0"),
         _step("i", "server_started", 10 * H, app_version="0.7.0"),
         _step("i", "model_run", 9 * H + 1, app_version="0.7.0"),
+        # j: as g, but with a run in an hour strictly between its upload's and the window's end: ClickHouse's hours
+        # of the day with a run say it ran (g's say it did not), without its arrays.
+        _step("j", "server_started", 10 * H), _step("j", "model_uploaded", 7 * DAY + 6 * H),
+        *[_step("j", "model_run", 7 * DAY + ms) for ms in (5 * H, 8 * H, 11 * H)],
         # d: its steps on one day but in rows of two versions.
         _step("d", "server_started", DAY + 12 * H), _step("d", "model_run", DAY + 12 * H + 1, app_version="0.7.0"),
         _step("d", "model_uploaded", DAY + 13 * H, app_version="0.7.0"), _step("d", "model_run", DAY + 14 * H),
@@ -257,20 +261,20 @@ def test_the_funnel_from_the_rollups_is_the_funnel_of_the_events_to_the_millisec
     week = Filters(include_ci=True, window_days=7)
     queries.funnel(store, week)
     if type(store).__name__ == "ClickHouseStore":
-        # f, g and h for their runs; d and i for an upload of their first start's day in a row of another version
-        # (without a start of its own, or before it)
-        assert settled == [1] * 5
+        # f and h for a run in the hour of their first upload; d and i for an upload of their first start's day in
+        # a row of another version (without a start of its own, or before it)
+        assert settled == [1] * 4
     from_rollup, raw = _funnels(store, monkeypatch)
     assert from_rollup == raw
-    assert [n for _, n, _, _ in from_rollup["7 days"]] == [9, 9, 7]  # all but c and g ran
-    assert [n for _, n, _, _ in from_rollup["8 days"]] == [9, 9, 9]
-    assert [n for _, n, _, _ in from_rollup["1 days"]] == [9, 3, 2]  # a, d and i uploaded, d and i ran
+    assert [n for _, n, _, _ in from_rollup["7 days"]] == [10, 10, 8]  # all but c and g ran
+    assert [n for _, n, _, _ in from_rollup["8 days"]] == [10, 10, 10]
+    assert [n for _, n, _, _ in from_rollup["1 days"]] == [10, 3, 2]  # a, d and i uploaded, d and i ran
 
     store.delete_installs(["a"])
     from_rollup, raw = _funnels(store, monkeypatch)
-    assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [8, 8, 6]
+    assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [9, 9, 7]
 
-    # Retention to the middle of day 1: d's start stays, its run before it goes; a, b, c, f, g and h's starts go.
+    # Retention to the middle of day 1: d's and e's starts stay (d's run before its start goes); the others' go.
     assert store.delete_older_than(T0 + DAY + 12 * H) > 0
     from_rollup, raw = _funnels(store, monkeypatch)
     assert from_rollup == raw and [n for _, n, _, _ in from_rollup["7 days"]] == [2, 2, 2]

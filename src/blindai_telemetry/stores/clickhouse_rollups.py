@@ -92,8 +92,13 @@ UPLOAD_BOUNDS_COLUMNS = {
         ("last_upload_before_start", "max", "arrayFilter(u -> started IS NULL OR u < started, uploads)"),
     )
 }
+#: The UTC hours of the day that hold a run, as bits (OR-ed at merges): when an install's first upload and its
+#: window's end fall on one day between two runs of it, a run in an hour strictly between theirs says it ran, and
+#: no run in their hours either says it did not; only a run in one of those two hours leaves its arrays to read.
+RUN_HOURS_COLUMNS = {"run_hours": "SimpleAggregateFunction(groupBitOr, UInt32) DEFAULT arrayReduce('groupBitOr', "
+                                  "arrayMap(r -> bitShiftLeft(toUInt32(1), toHour(r)), runs))"}
 #: Columns derived from the arrays, added to an older `install_days` by `add_derived_columns`.
-DERIVED_COLUMNS = {**RUN_BOUNDS_COLUMNS, **UPLOAD_BOUNDS_COLUMNS}
+DERIVED_COLUMNS = {**RUN_BOUNDS_COLUMNS, **UPLOAD_BOUNDS_COLUMNS, **RUN_HOURS_COLUMNS}
 DERIVED = ",\n  ".join(f"{name} {spec}" for name, spec in DERIVED_COLUMNS.items())
 
 #: The funnel's steps per install-day (an install's own events): its first start, the times of its uploads and
