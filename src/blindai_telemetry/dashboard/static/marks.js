@@ -14,15 +14,10 @@ function periodOf(day, granularity) {
   return day;
 }
 
-/* The periods of an answer that are not complete: the server's `partial_periods`; for a collector that does
-   not send it yet, the period holding today (UTC), unless the range ends before it. */
+/* The periods of an answer that are not complete, as the server says them (`partial_periods`, on every time
+   series; the page and its API ship together); none for a panel that is not a time series. */
 function partialPeriods(body) {
-  if (Array.isArray(body.partial_periods)) return new Set(body.partial_periods);
-  const granularity = body.filters.granularity || "day";
-  const today = new Date().toISOString().slice(0, 10);
-  const current = periodOf(today, granularity);
-  const end = body.filters.to;
-  return new Set(end && end < current ? [] : [current]);
+  return new Set(Array.isArray(body.partial_periods) ? body.partial_periods : []);
 }
 
 /* Why `period` is incomplete, in words: it is the current one, or the filters' range cuts it. */
