@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 LOAD_A_MODEL = (
-    "from blindai_telemetry.reference import server\n"
+    "from blindai_telemetry.reference import inference\n"
     "from blindai_telemetry.reference.models import linear_model\n"
-    "server._load_model('m', linear_model())\n"
+    "inference.load_model('m', linear_model())\n"
 )
 
 

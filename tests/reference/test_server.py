@@ -206,17 +206,17 @@ def test_info_reports_mode_and_version(start_server: Start) -> None:
 
 def test_inference_runs_off_the_event_loop(start_server: Start, monkeypatch: pytest.MonkeyPatch) -> None:
     """While one inference is stuck in the worker pool, the server still answers other requests."""
-    from blindai_telemetry.reference import server as server_module
+    from blindai_telemetry.reference import inference
 
     entered, release = threading.Event(), threading.Event()
-    real_run = server_module._run
+    real_run = inference.run
 
     def held_run(*args: Any) -> Any:
         entered.set()
         release.wait(10.0)
         return real_run(*args)
 
-    monkeypatch.setattr(server_module, "_run", held_run)
+    monkeypatch.setattr(inference, "run", held_run)
     server = start_server()
     model_id = _upload(server, identity_model())
     results: list[int] = []
@@ -236,12 +236,12 @@ def test_an_unexpected_error_is_answered_and_tracked_as_internal(
     start_server: Start, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug inside inference: a clean 500 for the caller, `internal` in telemetry, the text in the server log only."""
-    from blindai_telemetry.reference import server as server_module
+    from blindai_telemetry.reference import inference
 
     def broken_run(*args: Any) -> Any:
         raise RuntimeError("boom with user data 4242")
 
-    monkeypatch.setattr(server_module, "_run", broken_run)
+    monkeypatch.setattr(inference, "run", broken_run)
     server = start_server()
     model_id = _upload(server, identity_model())
     response = _post(server.url, f"/models/{model_id}/run", json={"inputs": [[[0.0] * 8]]})

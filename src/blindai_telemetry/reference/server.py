@@ -17,44 +17,32 @@ anything it does not know. A failed request is tracked with `ok=False` and one `
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import io
 import json
 import logging
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import anyio
-import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from blindai_telemetry import ClientInfo, Telemetry, __version__
-from blindai_telemetry.reference._onnxruntime import ort
+from blindai_telemetry.reference import inference
+from blindai_telemetry.reference.inference import Model, RequestFailed
 
 logger = logging.getLogger(__name__)
 
 CLIENT_HEADER = "X-BlindAI-Client"
 #: A ClientInfo is six short strings; anything longer is not one of ours and is ignored unread.
 _MAX_CLIENT_HEADER = 4096
-
-#: ONNX tensor element types the server accepts as inputs, as onnxruntime names them.
-_ORT_DTYPES: dict[str, np.dtype[Any]] = {
-    "tensor(float)": np.dtype(np.float32), "tensor(double)": np.dtype(np.float64),
-    "tensor(float16)": np.dtype(np.float16), "tensor(int8)": np.dtype(np.int8), "tensor(int16)": np.dtype(np.int16),
-    "tensor(int32)": np.dtype(np.int32), "tensor(int64)": np.dtype(np.int64), "tensor(uint8)": np.dtype(np.uint8),
-    "tensor(bool)": np.dtype(np.bool_),
-}
-
 
 @dataclass(frozen=True)
 class ServerLimits:
@@ -67,120 +55,6 @@ class ServerLimits:
     max_models: int = 100
     #: Inferences running at once; further requests wait for a slot without blocking the event loop.
     max_workers: int = 4
-
-
-class RequestFailed(Exception):
-    """A request failed for a reason the client should see: `kind` is one of catalogue.ERROR_KINDS."""
-
-    STATUS: ClassVar[dict[str, int]] = {
-        "invalid_model": 400, "invalid_input": 400, "model_not_found": 404, "too_large": 413, "internal": 500,
-    }
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.kind, "detail": self.detail}, status_code=self.STATUS[self.kind])
-
-
-@dataclass(frozen=True)
-class _Model:
-    name: str | None
-    session: ort.InferenceSession
-    inputs: tuple[tuple[str, np.dtype[Any]], ...]
-
-
-def _session_options() -> ort.SessionOptions:
-    # One thread per inference, and no spinning: concurrency comes from the server's worker pool, and
-    # onnxruntime's default spin-waiting threads would burn the cores other requests (and telemetry) need.
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: a bad upload is answered and tracked, not logged as a warning
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return options
-
-
-def _load_model(name: str | None, data: bytes) -> _Model:
-    try:
-        session = ort.InferenceSession(data, sess_options=_session_options(), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises several types for a bad graph; all mean one thing
-        raise RequestFailed("invalid_model", "the body is not an ONNX model onnxruntime can load") from exc
-    inputs = []
-    for meta in session.get_inputs():
-        dtype = _ORT_DTYPES.get(meta.type)
-        if dtype is None:
-            raise RequestFailed("invalid_model", f"input {meta.name!r} has an unsupported type {meta.type}")
-        inputs.append((meta.name, dtype))
-    return _Model(name, session, tuple(inputs))
-
-
-def _decode_tensor(value: Any, dtype: np.dtype[Any]) -> np.ndarray:
-    if isinstance(value, Mapping) and "npy" in value:
-        try:
-            value = np.load(io.BytesIO(base64.b64decode(value["npy"], validate=True)), allow_pickle=False)
-        except (TypeError, ValueError, binascii.Error, OSError) as exc:
-            raise RequestFailed("invalid_input", "an input's npy field is not a base64 .npy array") from exc
-    try:
-        # A value the input type cannot hold (1e40 as float32) is the caller's mistake, not an inf to compute on.
-        with np.errstate(all="raise"):
-            return np.asarray(value, dtype=dtype)
-    except (FloatingPointError, OverflowError) as exc:
-        raise RequestFailed("invalid_input", f"an input value does not fit the model's type {dtype}") from exc
-    except (TypeError, ValueError) as exc:
-        raise RequestFailed("invalid_input", "an input is not a rectangular array of numbers") from exc
-
-
-def _encode_tensor(array: np.ndarray, output_format: str) -> Any:
-    if output_format == "npy":
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-        return {"npy": base64.b64encode(buffer.getvalue()).decode("ascii")}
-    return array.tolist()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _run(model: _Model, body: bytes) -> tuple[bytes, int]:
-    """Decode a run request, run the model, encode the response (all off the event loop); returns
-    (the JSON response body, input bytes)."""
-    try:
-        # Strict JSON: Python's parser would take NaN and Infinity, which no other JSON reader sends or reads.
-        request = json.loads(body, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise RequestFailed("invalid_input", "the body is not JSON") from exc
-    raw = request.get("inputs") if isinstance(request, dict) else None
-    output_format = request.get("output_format", "json") if isinstance(request, dict) else "json"
-    if output_format not in ("json", "npy"):
-        raise RequestFailed("invalid_input", "output_format must be 'json' or 'npy'")
-    if isinstance(raw, list):
-        if len(raw) != len(model.inputs):
-            raise RequestFailed("invalid_input", f"the model takes {len(model.inputs)} inputs, got {len(raw)}")
-        raw = {name: value for (name, _), value in zip(model.inputs, raw, strict=True)}
-    if not isinstance(raw, dict):
-        raise RequestFailed("invalid_input", "'inputs' must be an object by input name or a list")
-    feeds: dict[str, np.ndarray] = {}
-    for name, dtype in model.inputs:
-        if name not in raw:
-            raise RequestFailed("invalid_input", f"missing input {name!r}")
-        feeds[name] = _decode_tensor(raw[name], dtype)
-    input_bytes = sum(int(a.nbytes) for a in feeds.values())
-    try:
-        results = model.session.run(None, feeds)
-    except Exception as exc:  # onnxruntime reports a wrong shape or rank as a generic failure
-        raise RequestFailed("invalid_input", "the inputs do not fit the model's input shapes") from exc
-    names = [o.name for o in model.session.get_outputs()]
-    outputs = {n: _encode_tensor(np.asarray(r), output_format) for n, r in zip(names, results, strict=True)}
-    try:
-        return json.dumps({"outputs": outputs}, allow_nan=False, separators=(",", ":")).encode(), input_bytes
-    except ValueError as exc:
-        raise RequestFailed("invalid_input", "the outputs hold NaN or infinity, which JSON cannot carry: "
-                            "ask for output_format 'npy'") from exc
 
 
 def _parse_client_header(header: str) -> ClientInfo | None:
@@ -232,6 +106,10 @@ def _track(telemetry: Telemetry, event: str, client: ClientInfo | None, **proper
     telemetry.track(event, client=client, **{k: v for k, v in properties.items() if v is not None})
 
 
+def _error(failure: RequestFailed) -> JSONResponse:
+    return JSONResponse({"error": failure.kind, "detail": failure.detail}, status_code=failure.STATUS[failure.kind])
+
+
 def _as_failure(exc: Exception) -> RequestFailed:
     """What to answer and track for an exception raised while handling a request."""
     if isinstance(exc, RequestFailed):
@@ -252,7 +130,7 @@ class _InferenceService:
 
     def __init__(self, telemetry: Telemetry, mode: str, version: str, limits: ServerLimits) -> None:
         self.telemetry, self.mode, self.version, self.limits = telemetry, mode, version, limits
-        self.models: dict[str, _Model] = {}
+        self.models: dict[str, Model] = {}
         self.pool = anyio.CapacityLimiter(limits.max_workers)
         # A server whose telemetry is off has no use for its callers' facts: it does not even read them.
         self.reporting = telemetry.install_id is not None
@@ -276,12 +154,12 @@ class _InferenceService:
                 raise RequestFailed("too_large", f"the server already holds {self.limits.max_models} models")
             data = await _read_body(request, self.limits.max_model_bytes)
             size = len(data)
-            model = await anyio.to_thread.run_sync(_load_model, name, data, limiter=self.pool)
+            model = await anyio.to_thread.run_sync(inference.load_model, name, data, limiter=self.pool)
         except Exception as exc:  # noqa: BLE001 - the request seam: every failure is answered and tracked
             failure = _as_failure(exc)
             _track(self.telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
                    duration_ms=_elapsed_ms(started), ok=False, error_kind=failure.kind)
-            return failure.response()
+            return _error(failure)
         model_id = str(uuid.uuid4())
         self.models[model_id] = model
         _track(self.telemetry, "model_uploaded", client, model_name=name, model_size_bytes=size,
@@ -298,12 +176,12 @@ class _InferenceService:
                 raise RequestFailed("model_not_found", "no model has this id")
             body = await _read_body(request, self.limits.max_input_bytes)
             input_bytes = len(body)  # until the tensors are decoded: the size as sent
-            result, input_bytes = await anyio.to_thread.run_sync(_run, model, body, limiter=self.pool)
+            result, input_bytes = await anyio.to_thread.run_sync(inference.run, model, body, limiter=self.pool)
         except Exception as exc:  # noqa: BLE001 - the request seam: every failure is answered and tracked
             failure = _as_failure(exc)
             _track(self.telemetry, "model_run", client, model_name=model.name if model else None,
                    duration_ms=_elapsed_ms(started), input_bytes=input_bytes, ok=False, error_kind=failure.kind)
-            return failure.response()
+            return _error(failure)
         _track(self.telemetry, "model_run", client, model_name=model.name, duration_ms=_elapsed_ms(started),
                input_bytes=input_bytes, ok=True)
         return Response(result, media_type="application/json")
@@ -312,7 +190,7 @@ class _InferenceService:
         model_id = request.path_params["model_id"]
         model = self.models.pop(model_id, None)
         if model is None:
-            return RequestFailed("model_not_found", "no model has this id").response()
+            return _error(RequestFailed("model_not_found", "no model has this id"))
         _track(self.telemetry, "model_deleted", self.client_facts(request), model_name=model.name)
         return JSONResponse({"deleted": model_id})
 
