@@ -35,10 +35,11 @@ statement. Measured with `python -m benchmarks.ingest.store_write` (60,000 event
 event, `--stored 0` and `--stored 2000000`, back to back, load average 4.2): with the PRIMARY KEY table, 19.4
 us on an empty file and 26.7 us with 2 M events stored; with the window, 15.4 us and 17.6 us, of which the set
 lookup is 1 us (and ~1.4 us of the cut is reading the batch through DuckDB's replacement scan rather than a
-registered view, see `_insert`). Memory: ~100 bytes per key in the window (a Python set), about what the
-PRIMARY KEY's ART held per key of all time. A store made before the window is migrated at open (its keys are
-filed under the day of the migration). `events` itself keeps no index: its per-block min/max (zonemaps) prune
-by `time`, because events arrive roughly in time order.
+registered view, see `_insert`). Memory: ~9-17 bytes per key in the window (8-byte prefixes in a sorted
+array, see `_duckdb_keys`; a set of the digests held ~82), where the PRIMARY KEY's ART held ~100 per key of all
+time. A store made before the window is migrated at open (its keys are filed under the day of the migration).
+`events` itself keeps no index: its per-block min/max (zonemaps) prune by `time`, because events arrive roughly
+in time order.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ class DuckDBStore(Store):
         with self._writing("write events"):
             day = _duckdb_keys.today()
             self._keys.roll(self._conn, day)
-            seen = self._keys.seen(keys)
+            seen = self._keys.seen(self._conn, keys)
             if seen:  # a retry: keep the events stored for the first time
                 keys = [k for k in keys if k not in seen]
                 table = table.filter(pa.array([k not in seen for k in table.column("_key").to_pylist()]))
