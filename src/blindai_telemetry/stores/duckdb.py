@@ -17,14 +17,17 @@ CPU with 2 M events stored, however little the WAL held), and checkpointing from
 event against 34 µs from 16 MB (`python -m benchmarks.ingest.store_write --stored 2000000`, back to back,
 twice). The key tables have no index since the window below (a checkpoint without one: ~2 ms); the bound was not
 measured again. A restart after kill -9 replays whatever WAL there is, so this moves no durability.
-These checkpoints skip DuckDB's vacuum (`max_vacuum_tasks = 0` for the statement): a checkpoint writes the rows
-appended since the last one as a new row group, and the vacuum then merged the small row groups into full ones,
-holding them in memory uncompressed: RSS rose 50, 100, then 160 MB during the checkpoints at 126 k, 252 k and
-378 k events stored, and the writer spent ~20 % more CPU (400,000 events in 500-event commits, in process). Row
-groups stay as each checkpoint wrote them (~42,000 rows at 16 MB of WAL; a full one holds 122,880): a scan
-of 2 M rows grouped by day took the same time either way (98-127 against 109-121 ms). A row group whose rows
-are all deleted (retention) is dropped without the vacuum; after a deletion, the next checkpoint runs it, to
-reclaim the rows of a partly deleted row group as DuckDB's own checkpoints do.
+The store's checkpoints (idle, busy and at close) skip DuckDB's vacuum (`max_vacuum_tasks = 0` for the
+statement): a checkpoint writes the rows appended since the last one as a new row group, and the vacuum then
+merged the small row groups into full ones, holding them in memory uncompressed: RSS rose 50, 100, then 160 MB
+during the checkpoints at 126 k, 252 k and 378 k events stored, and the writer spent ~17 % more CPU (400,000
+events in 500-event commits, in process). Row groups stay as each checkpoint wrote them (~42,000 rows at 16 MB
+of WAL; a full one holds 122,880): a scan of 2 M rows grouped by day took the same time either way (98-127
+against 109-121 ms). Once many small row groups exist, a vacuum merges them all at once (2 M rows in 48 row
+groups: +450 MB of RSS, 2.2 s of CPU), so no checkpoint of this store may run one: a busy writer checkpoints
+itself from half of `BUSY_CHECKPOINT_BYTES`, before DuckDB's own checkpoint (which would vacuum) fires inside a
+commit. A row group whose rows are all deleted (what retention makes: events arrive in time order) is dropped
+without the vacuum; the rows of a partly deleted one (a deletion request) stay marked deleted in it.
 
 Deduplication: a bounded window (`_duckdb_keys`): an event_id is recognised for `WINDOW_DAYS` (7) to 8 days
 after its first copy arrived, as Amplitude deduplicates `insert_id` over 7 days, across restarts and kill -9
@@ -117,8 +120,6 @@ class DuckDBStore(Store):
         #: Bumped by every write, deletion or checkpoint: the dashboard's rollup skips its check of the events
         #: while it has not moved (this process is the file's only writer).
         self.changes = 0
-        #: A deletion left deleted rows in row groups: the next checkpoint vacuums them (`_checkpoint`).
-        self._vacuum_due = False
         try:
             with self._errors("create the schema"):
                 self._conn.execute(_CREATE_EVENTS)
@@ -208,24 +209,20 @@ class DuckDBStore(Store):
             self._conn.execute(f"INSERT INTO {_duckdb_keys.table(day)} SELECT _key FROM _batch")
 
     def maintain(self, idle: bool) -> None:
-        """Checkpoint when the writer is idle and the WAL has grown (see the module docstring)."""
-        if not idle:
-            return
+        """Checkpoint when the writer is idle and the WAL has grown, or before DuckDB's own checkpoint would run
+        inside a commit (with its vacuum) when the writer is never idle (see the module docstring)."""
         try:
             wal = os.path.getsize(self.path + ".wal")
         except OSError:  # no WAL: nothing written since the last checkpoint
             return
-        if wal >= IDLE_CHECKPOINT_BYTES:
+        if wal >= (IDLE_CHECKPOINT_BYTES if idle else BUSY_CHECKPOINT_BYTES // 2):
             with self._writing("checkpoint"):
                 self._checkpoint()
 
     def _checkpoint(self) -> None:
-        """CHECKPOINT, without DuckDB's vacuum unless a deletion left rows to reclaim (see the module docstring)."""
-        if self._vacuum_due:
-            self._conn.execute("CHECKPOINT")
-            self._vacuum_due = False
-            return
-        # A global setting: the dashboard's in-memory rollup (it deletes and re-inserts rows) keeps its vacuums.
+        """CHECKPOINT without DuckDB's vacuum (see the module docstring)."""
+        # A global setting, set for this statement only: the dashboard's in-memory rollup (it deletes and inserts
+        # again the rows of the days that changed) keeps its vacuums.
         self._conn.execute("SET max_vacuum_tasks = 0")
         try:
             self._conn.execute("CHECKPOINT")
@@ -260,7 +257,6 @@ class DuckDBStore(Store):
                 self._conn.execute(f"UPDATE events SET client_install_id = NULL WHERE client_install_id IN {_IDS}",
                                    [ids])
             self._keys.forget(gone)  # only once committed: a deletion rolled back keeps its keys
-            self._vacuum_due = True
         return deleted
 
     def delete_older_than(self, cutoff_ms: int) -> int:
@@ -268,7 +264,6 @@ class DuckDBStore(Store):
             with self._transaction():
                 deleted, gone = self._forget("time < epoch_ms(?::BIGINT)", [cutoff_ms])
             self._keys.forget(gone)
-            self._vacuum_due = self._vacuum_due or deleted > 0
         return deleted
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -351,7 +346,7 @@ class DuckDBStore(Store):
             for cursor in cursors:
                 _when_idle(cursor.close, stop_reads, deadline)
             try:
-                _when_idle(lambda: self._conn.execute("CHECKPOINT"), stop_reads, deadline)
+                _when_idle(self._checkpoint, stop_reads, deadline)
             except duckdb.Error:  # the data is safe in the WAL regardless; the next open replays it
                 pass
             finally:
