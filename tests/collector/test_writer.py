@@ -13,7 +13,7 @@ from collector_helpers import batch, event, running
 
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.collector.validate import MAX_TIME_MS, check_rows
-from blindai_telemetry.collector.writer import BatchResult, BufferFull, RowsRefused, Writer
+from blindai_telemetry.collector.writer import MIN_GROUP_EVENTS, BatchResult, BufferFull, RowsRefused, Writer
 from blindai_telemetry.stores import InMemoryStore, Row, StoreError, WriteResult
 from blindai_telemetry.stores._rows import CheckedRows, normalise
 from blindai_telemetry.stores.base import COLUMN_NAMES
@@ -306,4 +306,39 @@ def test_a_request_refused_on_its_way_releases_the_waiting_batch(lingering: Any)
             first = writer.submit_rows(_rows(2))
         assert not first.done()
     assert first.result(WAIT) == BatchResult(2, 0)  # the other request left without rows (a 4xx, say)
+    assert [len(w) for w in store.writes] == [2]
+
+
+class GroupedStore(GatedStore):
+    """A store asking for groups of `MIN_GROUP_EVENTS` (as ClickHouse's does), waiting longer than any test."""
+
+    group_wait = 4 * WAIT
+
+
+def test_a_grouped_store_gets_its_group_size_though_no_request_is_on_its_way() -> None:
+    """ClickHouse's guidance is at least 1,000 rows an insert: the batches wait for it, arriving or not."""
+    store = GroupedStore()
+    store.gate.set()
+    writer = Writer(store, Metrics())
+    writer.start()
+    try:
+        first = writer.submit_rows(_rows(MIN_GROUP_EVENTS - 1))
+        assert not store.entered.wait(0.2)  # held back, though nothing announced itself on its way
+        second = writer.submit_rows(_rows(1))
+        assert [first.result(WAIT), second.result(WAIT)] == [BatchResult(MIN_GROUP_EVENTS - 1, 0), BatchResult(1, 0)]
+    finally:
+        assert writer.stop(WAIT)
+    assert [len(w) for w in store.writes] == [MIN_GROUP_EVENTS]
+
+
+def test_a_grouped_stores_wait_ends_at_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(GroupedStore, "group_wait", 0.05)
+    store = GroupedStore()
+    store.gate.set()
+    writer = Writer(store, Metrics())
+    writer.start()
+    try:
+        assert writer.submit_rows(_rows(2)).result(WAIT) == BatchResult(2, 0)  # a lone batch, 50 ms late
+    finally:
+        assert writer.stop(WAIT)
     assert [len(w) for w in store.writes] == [2]

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from blindai_telemetry.stores import EVENT_COLUMNS, StoreError, WriteResult, _duckdb_keys
+from blindai_telemetry.stores import duckdb as duckdb_store
 from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.duckdb import IDLE_CHECKPOINT_BYTES, DuckDBStore
 
@@ -181,6 +182,59 @@ def test_checkpoints_wait_for_an_idle_writer_and_lose_nothing(tmp_path: Path) ->
         assert reopened.summary()["events"] == written
     finally:
         reopened.close()
+
+
+def _row_groups(store: DuckDBStore) -> int:
+    return int(store.fetch("SELECT count(DISTINCT row_group_id) AS n FROM pragma_storage_info('events')")[0]["n"])
+
+
+def test_the_stores_checkpoints_never_vacuum_and_retention_still_frees_whole_row_groups(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's vacuum, merging the row groups of earlier checkpoints, held 50-160 MB more RSS during a checkpoint
+    (benchmarks/ingest), and once many small row groups exist it merges them all at once: no checkpoint of the
+    store runs it, not after a deletion, not at close; a row group whose rows are all deleted is still dropped."""
+    monkeypatch.setattr(duckdb_store, "IDLE_CHECKPOINT_BYTES", 1)  # every idle maintain() checkpoints
+    path = tmp_path / "vacuum.duckdb"
+    store = DuckDBStore(path)
+    try:
+        default = store.fetch("SELECT current_setting('max_vacuum_tasks') AS v")[0]["v"]
+        old = [make_row(time=1_000_000 + i) for i in range(2_000)]
+        store.write(old)
+        store.maintain(idle=True)
+        for _ in range(3):
+            store.write([make_row() for _ in range(2_000)])
+            store.maintain(idle=True)
+        assert _row_groups(store) == 4  # one per checkpoint, not merged
+        assert store.fetch("SELECT current_setting('max_vacuum_tasks') AS v")[0]["v"] == default
+        assert store.delete_older_than(2_000_000) == 2_000  # retention: the first row group, whole
+        store.write([make_row()])
+        store.maintain(idle=True)
+        assert _row_groups(store) == 4  # the old one dropped, a new one written
+        store.write([make_row()])  # left for close() to checkpoint
+    finally:
+        store.close()
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('events')"
+                            ).fetchall() == [(5,)]  # close() did not merge them either
+        assert conn.execute("SELECT count(*) FROM events").fetchall() == [(6_002,)]
+
+
+def test_a_busy_writer_checkpoints_before_duckdb_would_inside_a_commit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's own checkpoint (at `BUSY_CHECKPOINT_BYTES` of WAL, inside a commit) would vacuum: the store
+    checkpoints first, from half of it, when the writer never gets idle."""
+    monkeypatch.setattr(duckdb_store, "BUSY_CHECKPOINT_BYTES", 2 * IDLE_CHECKPOINT_BYTES)
+    store = DuckDBStore(tmp_path / "busy.duckdb")
+    wal = Path(store.path + ".wal")
+    try:
+        for _ in range(100):
+            store.write([make_row() for _ in range(2_000)])
+            if wal.stat().st_size >= IDLE_CHECKPOINT_BYTES:
+                break
+        store.maintain(idle=False)
+        assert not wal.exists() or wal.stat().st_size < IDLE_CHECKPOINT_BYTES
+    finally:
+        store.close()
 
 
 def test_close_interrupts_a_read_running_on_another_thread_and_releases_the_file(tmp_path: Path) -> None:

@@ -11,7 +11,11 @@ its statements and WAL sync, measured in benchmarks/ingest), so one commit per 1
 the collector's CPU. Requests announce themselves while their body is read and checked (`arriving()`); while some
 are on their way and the group is under `MIN_GROUP_EVENTS`, the writer waits for them, at most `LINGER`
 seconds. A lone request (nothing else on its way) is committed at once: the wait is only paid under load,
-where it buys larger commits (and ClickHouse's guidance of at least 1,000 rows an insert).
+where it buys larger commits. A store can ask for more (`Grouped`: ClickHouse, whose guidance is at least 1,000
+rows an insert): the writer then waits up to its `group_wait` for the group to reach `MIN_GROUP_EVENTS`, whether
+or not a request is on its way. The requests acknowledged by one commit come back while the next group is
+written, so without that wait the groups alternate between two halves of the senders (800 rows an insert
+with 16 requests of 100 in flight, measured in benchmarks/ingest).
 """
 
 from __future__ import annotations
@@ -54,6 +58,14 @@ class Maintained(Protocol):
     def maintain(self, idle: bool) -> None: ...
 
 
+@runtime_checkable
+class Grouped(Protocol):
+    """A store that wants commits of at least `MIN_GROUP_EVENTS` enough to make batches wait for them."""
+
+    #: Longest wait, in seconds, for the group to reach `MIN_GROUP_EVENTS` (requests on their way or not).
+    group_wait: float
+
+
 class RowsRefused(Exception):
     """The store refused a batch's rows as invalid: answer 400 (retrying cannot help)."""
 
@@ -91,6 +103,7 @@ class Writer:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._maintained = store if isinstance(store, Maintained) else None
+        self._group_wait = store.group_wait if isinstance(store, Grouped) else 0.0
 
     @property
     def accepting(self) -> bool:
@@ -158,7 +171,7 @@ class Writer:
                 return [first]
             group = [first]
             size = len(first.rows)
-            deadline = time.monotonic() + LINGER
+            deadline = time.monotonic() + max(LINGER, self._group_wait)
             while True:
                 while self._jobs and self._jobs[0].rows is not None:
                     nxt = self._jobs[0].rows
@@ -167,7 +180,8 @@ class Writer:
                     size += len(nxt)
                     group.append(self._jobs.popleft())
                 left = deadline - time.monotonic()
-                if self._jobs or size >= MIN_GROUP_EVENTS or not self._arriving or self._stopping or left <= 0:
+                more = self._arriving or self._group_wait
+                if self._jobs or size >= MIN_GROUP_EVENTS or not more or self._stopping or left <= 0:
                     return group
                 self._cond.wait(left)  # woken by a submission or by a request refused on its way
 

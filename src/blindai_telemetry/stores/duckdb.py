@@ -17,6 +17,17 @@ CPU with 2 M events stored, however little the WAL held), and checkpointing from
 event against 34 µs from 16 MB (`python -m benchmarks.ingest.store_write --stored 2000000`, back to back,
 twice). The key tables have no index since the window below (a checkpoint without one: ~2 ms); the bound was not
 measured again. A restart after kill -9 replays whatever WAL there is, so this moves no durability.
+The store's checkpoints (idle, busy and at close) skip DuckDB's vacuum (`max_vacuum_tasks = 0` for the
+statement): a checkpoint writes the rows appended since the last one as a new row group, and the vacuum then
+merged the small row groups into full ones, holding them in memory uncompressed: RSS rose 50, 100, then 160 MB
+during the checkpoints at 126 k, 252 k and 378 k events stored, and the writer spent ~17 % more CPU (400,000
+events in 500-event commits, in process). Row groups stay as each checkpoint wrote them (~42,000 rows at 16 MB
+of WAL; a full one holds 122,880): a scan of 2 M rows grouped by day took the same time either way (98-127
+against 109-121 ms). Once many small row groups exist, a vacuum merges them all at once (2 M rows in 48 row
+groups: +450 MB of RSS, 2.2 s of CPU), so no checkpoint of this store may run one: a busy writer checkpoints
+itself from half of `BUSY_CHECKPOINT_BYTES`, before DuckDB's own checkpoint (which would vacuum) fires inside a
+commit. A row group whose rows are all deleted (what retention makes: events arrive in time order) is dropped
+without the vacuum; the rows of a partly deleted one (a deletion request) stay marked deleted in it.
 
 Deduplication: a bounded window (`_duckdb_keys`): an event_id is recognised for `WINDOW_DAYS` (7) to 8 days
 after its first copy arrived, as Amplitude deduplicates `insert_id` over 7 days, across restarts and kill -9
@@ -27,10 +38,11 @@ statement. Measured with `python -m benchmarks.ingest.store_write` (60,000 event
 event, `--stored 0` and `--stored 2000000`, back to back, load average 4.2): with the PRIMARY KEY table, 19.4
 us on an empty file and 26.7 us with 2 M events stored; with the window, 15.4 us and 17.6 us, of which the set
 lookup is 1 us (and ~1.4 us of the cut is reading the batch through DuckDB's replacement scan rather than a
-registered view, see `_insert`). Memory: ~100 bytes per key in the window (a Python set), about what the
-PRIMARY KEY's ART held per key of all time. A store made before the window is migrated at open (its keys are
-filed under the day of the migration). `events` itself keeps no index: its per-block min/max (zonemaps) prune
-by `time`, because events arrive roughly in time order.
+registered view, see `_insert`). Memory: ~9-17 bytes per key in the window (8-byte prefixes in a sorted
+array, see `_duckdb_keys`; a set of the digests held ~82), where the PRIMARY KEY's ART held ~100 per key of all
+time. A store made before the window is migrated at open (its keys are filed under the day of the migration).
+`events` itself keeps no index: its per-block min/max (zonemaps) prune by `time`, because events arrive roughly
+in time order.
 """
 
 from __future__ import annotations
@@ -178,7 +190,7 @@ class DuckDBStore(Store):
         with self._writing("write events"):
             day = _duckdb_keys.today()
             self._keys.roll(self._conn, day)
-            seen = self._keys.seen(keys)
+            seen = self._keys.seen(self._conn, keys)
             if seen:  # a retry: keep the events stored for the first time
                 keys = [k for k in keys if k not in seen]
                 table = table.filter(pa.array([k not in seen for k in table.column("_key").to_pylist()]))
@@ -197,16 +209,25 @@ class DuckDBStore(Store):
             self._conn.execute(f"INSERT INTO {_duckdb_keys.table(day)} SELECT _key FROM _batch")
 
     def maintain(self, idle: bool) -> None:
-        """Checkpoint when the writer is idle and the WAL has grown (see the module docstring)."""
-        if not idle:
-            return
+        """Checkpoint when the writer is idle and the WAL has grown, or before DuckDB's own checkpoint would run
+        inside a commit (with its vacuum) when the writer is never idle (see the module docstring)."""
         try:
             wal = os.path.getsize(self.path + ".wal")
         except OSError:  # no WAL: nothing written since the last checkpoint
             return
-        if wal >= IDLE_CHECKPOINT_BYTES:
+        if wal >= (IDLE_CHECKPOINT_BYTES if idle else BUSY_CHECKPOINT_BYTES // 2):
             with self._writing("checkpoint"):
-                self._conn.execute("CHECKPOINT")
+                self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """CHECKPOINT without DuckDB's vacuum (see the module docstring)."""
+        # A global setting, set for this statement only: the dashboard's in-memory rollup (it deletes and inserts
+        # again the rows of the days that changed) keeps its vacuums.
+        self._conn.execute("SET max_vacuum_tasks = 0")
+        try:
+            self._conn.execute("CHECKPOINT")
+        finally:
+            self._conn.execute("RESET max_vacuum_tasks")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -325,7 +346,7 @@ class DuckDBStore(Store):
             for cursor in cursors:
                 _when_idle(cursor.close, stop_reads, deadline)
             try:
-                _when_idle(lambda: self._conn.execute("CHECKPOINT"), stop_reads, deadline)
+                _when_idle(self._checkpoint, stop_reads, deadline)
             except duckdb.Error:  # the data is safe in the WAL regardless; the next open replays it
                 pass
             finally:
