@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import fastapi
 import httpx
+import pytest
 from collector_helpers import batch, event, start_serve
 
 from blindai_telemetry.stores import DuckDBStore
@@ -58,3 +63,47 @@ def test_the_senders_address_is_never_stored_or_logged(tmp_path: Path) -> None:
     assert MARKER in dump
     for address in (SOURCE, *FORWARDED):
         assert address not in dump
+
+
+_TRACED = """
+import json, sys
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from blindai_telemetry.collector.app import create_app
+from blindai_telemetry.collector.settings import CollectorSettings
+from blindai_telemetry.stores import InMemoryStore
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)  # as an operator's OpenTelemetry setup (or opentelemetry-instrument) does
+
+plain = FastAPI()
+plain.get("/ping")(lambda: {"ok": True})
+with TestClient(plain) as client:
+    client.get("/ping")
+control = len(exporter.get_finished_spans())
+exporter.clear()
+with TestClient(create_app(CollectorSettings(), InMemoryStore())) as client:
+    assert client.post("/v1/batch", content=sys.argv[1]).status_code == 200
+    client.get("/healthz")
+print(json.dumps({"control": control, "collector": [s.name for s in exporter.get_finished_spans()]}))
+"""
+
+
+def test_an_opentelemetry_setup_in_the_process_traces_nothing_of_the_collectors_requests() -> None:
+    """FastAPI (from 0.165) traces every request, body included, once the process has an OpenTelemetry provider; the
+    collector switches that off. A plain FastAPI app in the same process is traced: the test can see spans."""
+    if "telemetry" not in inspect.signature(fastapi.FastAPI).parameters:
+        pytest.skip(f"FastAPI {fastapi.__version__} has no telemetry of its own")
+    env = {"FASTAPI_OTEL_AUTO_CONFIGURE": "true", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", _TRACED, json.dumps(batch(event()))], capture_output=True,
+                         text=True, timeout=120, env=env, check=True).stdout
+    seen = json.loads(out.splitlines()[-1])
+    assert seen["control"] > 0
+    assert seen["collector"] == []

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -95,6 +96,16 @@ def _forwarder(settings: CollectorSettings) -> AmplitudeForwarder | None:
     )
 
 
+def _without_fastapi_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry (from 0.165) traces every request, with its body and exception messages, as soon
+    as the process has an OpenTelemetry provider or FASTAPI_OTEL_AUTO_CONFIGURE is set: switched off whatever the
+    environment, so that nothing about a request leaves the collector but what it answers."""
+    if "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+                          "auto_configure": False}}
+
+
 def create_app(settings: CollectorSettings, store: Store, *,
                max_pending_events: int = DEFAULT_MAX_PENDING_EVENTS) -> FastAPI:
     """The collector for `store` (opened and closed by the caller).
@@ -105,7 +116,7 @@ def create_app(settings: CollectorSettings, store: Store, *,
     app = FastAPI(
         title="BlindAI Telemetry collector", version=__version__, lifespan=_lifespan,
         # The interactive docs pages load scripts from a CDN; the collector works offline. /openapi.json stays.
-        docs_url=None, redoc_url=None,
+        docs_url=None, redoc_url=None, **_without_fastapi_telemetry(),
     )
     metrics = Metrics()
     app.state.settings = settings
