@@ -43,6 +43,9 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "client_arch": _SHORT_WORD,
     "client_user_agent": _SHORT_WORD,
 }
+#: Whole UUIDs (checked above) hold nothing to scrub, and the scrubber's card-number pattern can match inside one
+#: (digit-only groups, about 1 id in 5,000): scrubbing would corrupt the id rather than protect anyone.
+_NOT_SCRUBBED = frozenset({"model_name", *(name for name, pattern in _PATTERNS.items() if pattern is _UUID)})
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,7 +219,7 @@ class PrivacyFilter:
 
     def scrub_strings(self, event: str, props: dict[str, Any]) -> dict[str, Any]:
         for name, value in props.items():
-            if isinstance(value, str) and name != "model_name":  # model_name was handled by its policy
+            if isinstance(value, str) and name not in _NOT_SCRUBBED:  # model_name was handled by its policy
                 props[name] = self.scrubber(value)
         return props
 

@@ -115,6 +115,15 @@ def test_client_info_or_dict_becomes_client_properties_checked_like_all() -> Non
     assert f("server_started", {}, info) == {}
 
 
+def test_a_client_install_id_passes_whole_even_when_its_digits_look_like_a_card_number() -> None:
+    # Its groups 4919-8964-019975 are 14 digits that pass the Luhn check: the scrubber's card pattern matched
+    # inside it (one CI run), and the client's id went out as "51e9fee9-462e-<redacted>dbe844".
+    install_id = "51e9fee9-462e-4919-8964-019975dbe844"
+    assert REDACTED in Scrubber()(install_id)
+    props = make()("model_run", {}, ClientInfo(install_id=install_id, arch="x86_64"))
+    assert props == {"client_install_id": install_id, "client_arch": "x86_64"}
+
+
 def test_numpy_scalars_are_accepted_as_plain_numbers() -> None:
     np = pytest.importorskip("numpy")
     props = make()("model_run", {"duration_ms": np.float32(1.5), "input_bytes": np.int64(7)})
