@@ -65,7 +65,7 @@ def _clickhouse(src: rollup.Source, d: Dialect, f: Filters, rows: str) -> str:
       it when one lies strictly between t1's and e's, or when neither of those two has one; otherwise only its
       runs can say.
     Installs that neither decides come back as `undecided` (with the day of their first start) for `settle` to
-    count from the arrays (100 M events: none with a 7-day window, 4,036 of 28,506 with a 1-day one).
+    count from the arrays (100 M events: none with a 7-day window, 392 of 28,506 with a 1-day one).
     Every install that started has a row in `x`, the one of its first start, so `x` counts them too (ClickHouse
     would compute `s` a second time for a `count()` of it)."""
     w = f.window_days
