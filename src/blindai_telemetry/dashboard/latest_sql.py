@@ -2,8 +2,8 @@
 
 On ClickHouse the rows an install's latest value can come from are read first from the range's last week: an
 install that reported every attribute there is answered by those rows alone, since they are later than any
-older one; only the others have their older rows read (100 M events: 4.2 M of an own install's rows in 90
-days, 0.3 M in the last week).
+older one; only the others have their older rows read (100 M events: 4.2 M rows of the installs' own events in
+90 days, 0.3 M in the last week).
 """
 
 from __future__ import annotations
