@@ -116,7 +116,8 @@ BOUNDS = {True: "minIf(toNullable(time), event = 'model_run') AS first_run, "
                  "CAST(NULL AS Nullable(DateTime64(3, 'UTC'))) AS last_run"}
 
 
-#: The columns `_select` gives, in its order: an insert names them, and the upload bounds take their defaults.
+#: The columns `_select` gives, in its order: an insert names them, and the upload bounds and run hours take their
+#: defaults.
 _SELECTED = ("day, app, app_version, mode, is_ci, role, own, version, id, " + ", ".join(ATTRIBUTES)
              + ", t, started, uploads, runs, first_run, last_run")
 
