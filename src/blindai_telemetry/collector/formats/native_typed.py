@@ -5,7 +5,7 @@ every text clean. msgspec decodes such a body straight into one `Struct` per eve
 `event`), built from the catalogue, whose types and `Meta` bounds are the checks `collector.validate` runs: the
 type and range of each number, the length of each text, the choices of an enumerated field, the event's own
 properties and no others, the envelope. What a struct cannot say is checked here column-wise, each distinct
-value once, with `validate`'s own functions: no id or text looks personal, no text holds NUL.
+value once, with `validate`'s own functions: no id or text looks personal or holds a NUL.
 
 Anything else — an unknown field or event, a value out of range, a text to drop — is not handled here: `checked`
 returns None and the route runs the general path (`native.decode` + `validate.check_rows`), which names the
@@ -69,6 +69,7 @@ _Batch = msgspec.defstruct("Batch", [
     ("dropped", dict[str, Any] | None, None),
 ], forbid_unknown_fields=True)
 _DECODER = msgspec.json.Decoder(_Batch)
+_TAGS = {struct: struct.__struct_config__.tag for struct in _EVENTS}
 #: Free-text fields, each screened like `check_rows` screens them (every text field without choices); the answer
 #: depends on the text alone, so a batch's distinct texts of all these fields are screened once.
 _texts_of = operator.itemgetter(*(f.name for f in catalogue.FIELDS.values() if f.type is str and not f.choices
@@ -82,8 +83,6 @@ _UUIDS = re.compile(r"(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 def checked(data: bytes, source: str, received_at_ms: int) -> tuple[dict[str, Any], Checked] | None:
     """The batch in `data` (inflated JSON) as its `sdk_dropped`-readable envelope and its checked rows, when it
     is the common case; else None (the general path then decides, with its own messages)."""
-    if b"\\u0000" in data:  # a NUL can only come escaped; the general path names the field
-        return None
     try:
         batch: Any = _DECODER.decode(data)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):  # ValidationError is a DecodeError
@@ -99,13 +98,14 @@ def checked(data: bytes, source: str, received_at_ms: int) -> tuple[dict[str, An
         if nested is not None:
             row.update(_as_dict(nested))
             row["properties"] = None  # the structs hold only fields with a column: nothing is left for it
-        row["event"] = event.__struct_config__.tag
+        row["event"] = _TAGS[type(event)]  # `__struct_config__` makes an object at each access
         rows.append(row)
     return ({"events": rows, "dropped": batch.dropped}, out) if _clean(rows) else None
 
 
 def _clean(rows: list[dict[str, Any]]) -> bool:
-    """No id or text of `rows` looks personal (as `check_rows` decides it: UUIDs first, then the scrubber)."""
+    """No id or text of `rows` looks personal (as `check_rows` decides it: UUIDs first, then the scrubber), nor
+    holds a NUL (a control character to both `personal_id` and `personal_text`)."""
     for name in ("event_id", "install_id"):
         ids = [row[name] for row in rows]
         if not _all_uuids(ids) and any(personal_id(name, value) for value in set(ids)):
