@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from collector_helpers import NOW_MS, batch, event
+from collector_helpers import NOW_MS, any_json_value, batch, event, field_value
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,32 +95,9 @@ def test_a_body_the_general_path_refuses_or_counts_is_left_to_it(body: bytes) ->
     assert native_typed.checked(body, "native", 7) is None
 
 
-_any_value = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=210),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-)
-
-
-def _value(name: str) -> st.SearchStrategy[Any]:
-    """Mostly values the field may hold, at and around its bounds; sometimes anything."""
-    f = catalogue.FIELDS.get(name)
-    if f is None:
-        return _any_value
-    if f.type is str:
-        fitting = st.sampled_from([*(f.choices or ()), "resnet50", "0.6.3", str(uuid.UUID(int=5)), "x" * 200])
-    elif f.type is bool:
-        fitting = st.booleans()
-    elif f.type is float:
-        fitting = st.one_of(st.floats(min_value=-1.0, allow_nan=False, allow_infinity=False), st.integers(-1, 10))
-    else:
-        top = 2**31 - 1 if name == "cpu_count" else 2**63 - 1
-        fitting = st.one_of(st.integers(-1, 10), st.integers(top - 1, top + 1))
-    return st.one_of(fitting, fitting, fitting, fitting, fitting, _any_value)
-
-
 def _fields(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     return st.lists(st.sampled_from(names), unique=True, max_size=3).flatmap(
-        lambda keys: st.fixed_dictionaries({k: _value(k) for k in keys}))
+        lambda keys: st.fixed_dictionaries({k: field_value(k) for k in keys}))
 
 
 _CONTEXT = sorted(catalogue.CONTEXT_NAMES - {"install_id"})
@@ -131,8 +108,9 @@ _PROPERTIES = sorted(catalogue.PROPERTY_NAMES)
 @given(extra=_fields([*_CONTEXT, "event_id", "time", "junk", "model_name"]),
        props=_fields([*_PROPERTIES, "junk", "app"]),
        top=st.fixed_dictionaries({}, optional={
-           "schema_version": st.one_of(st.integers(0, 2), _any_value), "sent_at": st.one_of(st.integers(), _any_value),
-           "dropped": st.one_of(st.dictionaries(st.sampled_from(native.DROP_REASONS), st.integers()), _any_value)}),
+           "schema_version": st.one_of(st.integers(0, 2), any_json_value),
+           "sent_at": st.one_of(st.integers(), any_json_value),
+           "dropped": st.one_of(st.dictionaries(st.sampled_from(native.DROP_REASONS), st.integers()), any_json_value)}),
        ascii_only=st.booleans())
 def test_any_batch_gets_the_general_paths_answer_through_the_shortcut_or_not(
         extra: dict[str, Any], props: dict[str, Any], top: dict[str, Any], ascii_only: bool) -> None:
