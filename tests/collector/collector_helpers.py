@@ -25,7 +25,10 @@ from hypothesis import strategies as st
 
 from blindai_telemetry import catalogue
 from blindai_telemetry.collector.app import create_app
+from blindai_telemetry.collector.body import parse_json
+from blindai_telemetry.collector.formats import Format
 from blindai_telemetry.collector.settings import CollectorSettings
+from blindai_telemetry.collector.validate import Checked, check_rows
 from blindai_telemetry.stores import InMemoryStore, Store
 
 NOW_MS = int(time.time() * 1000)  # events are recent: retention keeps them
@@ -163,3 +166,14 @@ def field_value(name: str) -> st.SearchStrategy[Any]:
         top = 2**31 - 1 if name == "cpu_count" else 2**63 - 1
         fitting = st.one_of(st.integers(-1, 10), st.integers(top - 1, top + 1))
     return st.one_of(fitting, fitting, fitting, fitting, fitting, any_json_value)
+
+
+def general_path(fmt: Format, data: bytes) -> tuple[Any, Checked]:
+    """What the ingestion route's general path makes of an inflated body (no shortcut): its parsed JSON, and its
+    checked rows with the decoder's drops counted in (`ingest._check`)."""
+    payload = parse_json(data)
+    decoded = fmt.decode(payload, None)
+    checked = check_rows(decoded.rows, source=fmt.source, received_at_ms=7, strict=fmt.strict)
+    checked.dropped_fields += decoded.dropped_fields
+    checked.dropped_events += decoded.dropped_events
+    return payload, checked

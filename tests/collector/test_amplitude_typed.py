@@ -7,24 +7,18 @@ import uuid
 from typing import Any
 
 import pytest
-from collector_helpers import field_value
+from collector_helpers import field_value, general_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_format_amplitude import amp_event
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.body import parse_json
 from blindai_telemetry.collector.formats import FormatError, amplitude, amplitude_typed
-from blindai_telemetry.collector.validate import Checked, check_rows
+from blindai_telemetry.collector.validate import Checked
 
 
 def _general(data: bytes) -> tuple[Any, Checked]:
-    payload = parse_json(data)
-    decoded = amplitude.decode(payload)
-    checked = check_rows(decoded.rows, source="amplitude", received_at_ms=7, strict=False)
-    checked.dropped_fields += decoded.dropped_fields
-    checked.dropped_events += decoded.dropped_events
-    return payload, checked
+    return general_path(amplitude.FORMAT, data)
 
 
 def _same_as_the_general_path(data: bytes) -> bool:

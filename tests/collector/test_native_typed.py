@@ -7,23 +7,17 @@ import uuid
 from typing import Any
 
 import pytest
-from collector_helpers import NOW_MS, any_json_value, batch, event, field_value
+from collector_helpers import NOW_MS, any_json_value, batch, event, field_value, general_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.body import parse_json
 from blindai_telemetry.collector.formats import native, native_typed
-from blindai_telemetry.collector.validate import Checked, ValidationError, check_rows
+from blindai_telemetry.collector.validate import Checked, ValidationError
 
 
 def _general(data: bytes) -> tuple[Any, Checked]:
-    payload = parse_json(data)
-    decoded = native.decode(payload)
-    checked = check_rows(decoded.rows, source="native", received_at_ms=7, strict=True)
-    checked.dropped_fields += decoded.dropped_fields
-    checked.dropped_events += decoded.dropped_events
-    return payload, checked
+    return general_path(native.FORMAT, data)
 
 
 def _same_as_the_general_path(data: bytes) -> bool:
