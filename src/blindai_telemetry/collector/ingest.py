@@ -124,7 +124,7 @@ async def _read(request: Request, fmt: Format) -> tuple[Any, Checked, int]:
                                    max_inflated=settings.max_inflated_bytes, timeout=settings.body_timeout)
         received_at = int(time.time() * 1000)
         # The format's shortcut for a body with nothing to refuse, drop or count: the checks of the general path
-        # run in the same pass as the decoding (formats/native_typed.py); otherwise the general path below.
+        # run in the same pass as the decoding (formats/typed.py); otherwise the general path below.
         shortcut = fmt.checked(data, received_at)
         payload = parse_json(data) if shortcut is None else shortcut[0]
     except BodyError as exc:

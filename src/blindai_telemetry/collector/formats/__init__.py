@@ -6,6 +6,8 @@ format chose: the SDK's own id, Amplitude's `user_id` else `device_id`, an old s
 `FormatError` with the format's own error shape; `error()` and `answer()` shape the other answers; `offered_key()`
 says where besides the Authorization header a sender of this format can put its write key. The route then passes
 the rows through the catalogue validation shared by all formats (defence in depth) before they reach the store.
+`checked()` is a format's shortcut past both for a body with nothing to refuse, drop or count (`typed`: decoded
+into typed structs and checked in one pass, the same rows; native and Amplitude have one), or None.
 """
 
 from __future__ import annotations
