@@ -20,7 +20,6 @@ Targets (issue 3): >= 50,000 events/s sustained, p99 <= 50 ms at half rate. The 
 from __future__ import annotations
 
 import argparse
-import gzip
 import http.client
 import multiprocessing as mp
 import os
@@ -36,15 +35,14 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import msgspec
-import pyarrow as pa
-
+from benchmarks.ingest import floor
 from benchmarks.ingest.payloads import EVENTS_PER_BATCH, make_batches
 
 TARGET_EVENTS_PER_S = 50_000
 TARGET_P99_MS = 50.0
 PACED_CONNECTIONS = 4
+#: Batches a commit in the floor phase.
+FLOOR_GROUP = 20
 #: One line of the printed table: measure, value, target (or None), ratio (or None).
 Row = tuple[str, float, float | None, float | None]
 
@@ -186,32 +184,21 @@ def _start_collector(workdir: Path, store: list[str]) -> tuple[subprocess.Popen[
 
 
 def _floor(workdir: Path, duration_batches: int) -> float:
-    """gunzip + msgspec decode + append to DuckDB through Arrow, grouped as the collector groups commits."""
+    """The floor's events/s (benchmarks/ingest/floor.py), in commits of 2,000 events."""
     batches = make_batches(duration_batches, 999)
-    con = duckdb.connect(str(workdir / "floor.duckdb"))
     started = time.perf_counter()
-    created = False
-    for i in range(0, len(batches), 20):
-        rows = []
-        for body in batches[i:i + 20]:
-            for event in msgspec.json.decode(gzip.decompress(body))["events"]:
-                props = event.pop("properties")
-                event.update(props)
-                rows.append(event)
-        con.register("arrow_batch", pa.Table.from_pylist(rows))
-        if not created:
-            con.execute("CREATE TABLE events AS SELECT * FROM arrow_batch")
-            created = True
-        else:
-            con.execute("INSERT INTO events SELECT * FROM arrow_batch")
-        con.unregister("arrow_batch")
-    elapsed = time.perf_counter() - started
-    con.close()
-    return len(batches) * EVENTS_PER_BATCH / elapsed
+    floor.append(workdir / "floor.duckdb", batches, FLOOR_GROUP)
+    return len(batches) * EVENTS_PER_BATCH / (time.perf_counter() - started)
 
 
 def _events_per_write(url: str) -> float:
     """Events stored per group commit (one store write) so far, from the collector's /metrics."""
+    events, writes = events_and_writes(url)
+    return events / writes if writes else float("nan")
+
+
+def events_and_writes(url: str) -> tuple[float, float]:
+    """Events stored and group commits (store writes) so far, from the collector's /metrics."""
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     conn.request("GET", "/metrics")
@@ -221,8 +208,7 @@ def _events_per_write(url: str) -> float:
     def total(name: str) -> float:
         return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", page, re.MULTILINE))
 
-    writes = total("blindai_collector_store_write_seconds_count")
-    return total("blindai_collector_events_accepted_total") / writes if writes else float("nan")
+    return total("blindai_collector_events_accepted_total"), total("blindai_collector_store_write_seconds_count")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -277,7 +263,7 @@ def _cpu(args: argparse.Namespace, workdir: Path) -> list[str]:
 
     process, url = _start_collector(workdir, ["--db", str(workdir / "bench.duckdb")])
     try:
-        figures = cpu.run(url, process.pid, args.cpu_events)
+        figures = cpu.run(url, process.pid, args.cpu_events, workdir)
     finally:
         _stop(process)
     return cpu.report(figures)

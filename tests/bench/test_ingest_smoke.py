@@ -36,3 +36,21 @@ def test_an_unknown_store_is_refused() -> None:
     done = subprocess.run([sys.executable, "-m", "benchmarks.ingest", "--stores", "sqlite"],
                           cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "--stores" in done.stderr
+
+
+def test_the_cpu_phases_print_the_collector_and_the_floor_against_one_calibrator() -> None:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.ingest", "--quick", "--stores", "cpu"],
+                          cwd=REPO, capture_output=True, text=True, timeout=110, check=False)
+    assert done.returncode == 0, done.stderr
+    collector = re.findall(r"^(native|amplitude)\s+(\d)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s.*(\{.*\})", done.stdout,
+                           re.MULTILINE)
+    assert len(collector) == 4, done.stdout  # two formats at 8 and 2 connections
+    for _, _, collector_us, calibrator_us, ratio, statuses in collector:
+        assert set(ast.literal_eval(statuses)) == {200}, done.stdout
+        assert float(ratio) == pytest.approx(float(collector_us) / float(calibrator_us), abs=0.06)
+    floors = re.findall(r"^(native|amplitude)\s+(\d)\s+([\d,]+)" + r"\s+([\d.]+)" * 6 + r"$", done.stdout,
+                        re.MULTILINE)
+    assert len(floors) == 8, done.stdout  # each case at the collector's commit size, then at 2,000 events
+    for _, _, _, decode, arrow, append, total, _, _ in floors:
+        assert float(total) == pytest.approx(float(decode) + float(arrow) + float(append), abs=0.02)
+        assert min(float(decode), float(arrow), float(append)) > 0

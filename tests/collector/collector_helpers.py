@@ -21,9 +21,14 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from hypothesis import strategies as st
 
+from blindai_telemetry import catalogue
 from blindai_telemetry.collector.app import create_app
+from blindai_telemetry.collector.body import parse_json
+from blindai_telemetry.collector.formats import Format
 from blindai_telemetry.collector.settings import CollectorSettings
+from blindai_telemetry.collector.validate import Checked, check_rows
 from blindai_telemetry.stores import InMemoryStore, Store
 
 NOW_MS = int(time.time() * 1000)  # events are recent: retention keeps them
@@ -138,3 +143,37 @@ def start_serve(workdir: Path, *args: str, env: dict[str, str] | None = None) ->
                 if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                     return Served(process, url, workdir)
         time.sleep(0.05)
+
+
+any_json_value = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=210),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+def field_value(name: str) -> st.SearchStrategy[Any]:
+    """Mostly values the field may hold, at and around its bounds; sometimes anything."""
+    f = catalogue.FIELDS.get(name)
+    if f is None:
+        return any_json_value
+    if f.type is str:
+        fitting = st.sampled_from([*(f.choices or ()), "resnet50", "0.6.3", str(uuid.UUID(int=5)), "x" * 200])
+    elif f.type is bool:
+        fitting = st.booleans()
+    elif f.type is float:
+        fitting = st.one_of(st.floats(min_value=-1.0, allow_nan=False, allow_infinity=False), st.integers(-1, 10))
+    else:
+        top = 2**31 - 1 if name == "cpu_count" else 2**63 - 1
+        fitting = st.one_of(st.integers(-1, 10), st.integers(top - 1, top + 1))
+    return st.one_of(fitting, fitting, fitting, fitting, fitting, any_json_value)
+
+
+def general_path(fmt: Format, data: bytes) -> tuple[Any, Checked]:
+    """What the ingestion route's general path makes of an inflated body (no shortcut): its parsed JSON, and its
+    checked rows with the decoder's drops counted in (`ingest._check`)."""
+    payload = parse_json(data)
+    decoded = fmt.decode(payload, None)
+    checked = check_rows(decoded.rows, source=fmt.source, received_at_ms=7, strict=fmt.strict)
+    checked.dropped_fields += decoded.dropped_fields
+    checked.dropped_events += decoded.dropped_events
+    return payload, checked

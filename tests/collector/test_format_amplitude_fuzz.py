@@ -146,3 +146,9 @@ def test_content_ids_are_the_name_based_uuids_they_always_were(material: Any) ->
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     assert mapping.content_id(material) == str(uuid.uuid5(mapping._NAMESPACE, canonical))
     assert mapping.content_id(material, 2) == str(uuid.uuid5(mapping._NAMESPACE, canonical + "#2"))
+
+
+@given(st.text(), st.text() | st.uuids().map(str))
+def test_an_insert_ids_key_is_the_content_id_it_always_was(scope: str, insert_id: str) -> None:
+    """Written directly for plain text, through the JSON encoder otherwise: the same id either way."""
+    assert mapping.insert_id_key(scope, insert_id) == mapping.content_id(["insert_id", scope, insert_id])

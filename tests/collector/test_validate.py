@@ -88,12 +88,12 @@ def test_the_personal_data_memo_keeps_repeated_values_not_ids_and_stays_bounded(
     monkeypatch.setattr(validate, "_PERSONAL", {})
     monkeypatch.setattr(validate, "_PERSONAL_MAX", 3)
     client = "6f1d2c7e-8a7b-4c1e-9d2f-0b1c2d3e4f50"
-    assert validate._personal(client) is False and client not in validate._PERSONAL  # ids: never remembered
-    assert validate._personal("0.6.3") is False and validate._PERSONAL == {"0.6.3": False}
+    assert validate.personal_text(client) is False and client not in validate._PERSONAL  # ids: never remembered
+    assert validate.personal_text("0.6.3") is False and validate._PERSONAL == {"0.6.3": False}
     for value in ("a@b.example", "10.1.2.3", "/home/alice/x.onnx"):
-        assert validate._personal(value) is True  # the memo empties when full and keeps answering right
+        assert validate.personal_text(value) is True  # the memo empties when full and keeps answering right
     assert len(validate._PERSONAL) <= 3
-    assert validate._personal("a@b.example") is True
+    assert validate.personal_text("a@b.example") is True
 
 
 @pytest.mark.parametrize("value", ["0.6.3\x1b[2J", "1.0\u202e", "Linux\n", "x\x9b31m", "\u2066v2\u2069"])

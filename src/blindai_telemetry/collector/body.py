@@ -106,9 +106,14 @@ def parse_json(data: bytes) -> Any:
         raise BodyError(400, f"invalid JSON: {message}") from None
 
 
+async def read_inflated(request: Request, *, max_sent: int, max_inflated: int, timeout: float | None = None) -> bytes:
+    """Read (within `timeout` s) and inflate a request's body, within the limits."""
+    raw = await read_body(request, max_sent, timeout)
+    return inflate(raw, request.headers.get("content-encoding"), max_inflated)
+
+
 async def read_json(request: Request, *, max_sent: int, max_inflated: int,
                     timeout: float | None = None) -> tuple[Any, int]:
     """Read (within `timeout` s), inflate and parse a request's JSON body; returns the document and its size."""
-    raw = await read_body(request, max_sent, timeout)
-    data = inflate(raw, request.headers.get("content-encoding"), max_inflated)
+    data = await read_inflated(request, max_sent=max_sent, max_inflated=max_inflated, timeout=timeout)
     return parse_json(data), len(data)

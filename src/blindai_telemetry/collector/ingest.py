@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from blindai_telemetry.collector import openapi
-from blindai_telemetry.collector.body import BodyError, read_json
+from blindai_telemetry.collector.body import BodyError, parse_json, read_inflated
 from blindai_telemetry.collector.formats import Format, FormatError, amplitude, blindai, native
 from blindai_telemetry.collector.metrics import Metrics
 from blindai_telemetry.collector.ratelimit import InstallRateLimiter
@@ -86,8 +86,8 @@ async def _ingest(request: Request, fmt: Format) -> _Outcome:
     """Run a request through every step, to its durable commit."""
     writer: Writer = request.app.state.writer
     with writer.arriving():  # the writer may wait for this request to make one larger commit
-        payload, size = await _read(request, fmt)
-        checked, dropped_fields, dropped_events, per_install = _check(request, fmt, payload)
+        payload, checked, size = await _read(request, fmt)
+        per_install = _charge(request, fmt, payload, checked)
         try:
             future = writer.submit_rows(checked.rows)
         except BufferFull as exc:
@@ -109,18 +109,24 @@ async def _ingest(request: Request, fmt: Format) -> _Outcome:
     if result.inserted or not checked.rows:
         for reason, n in fmt.sdk_dropped(payload).items():
             metrics.sdk_dropped.labels(reason).inc(n)
-    metrics.dropped_fields.inc(dropped_fields)
-    metrics.dropped_events.inc(sum(dropped_events.values()))
+    metrics.dropped_fields.inc(checked.dropped_fields)
+    metrics.dropped_events.inc(sum(checked.dropped_events.values()))
     metrics.accepted.labels(fmt.source).inc(result.inserted)
-    return _Outcome(result, dropped_fields, dict(dropped_events), size)
+    return _Outcome(result, checked.dropped_fields, dict(checked.dropped_events), size)
 
 
-async def _read(request: Request, fmt: Format) -> tuple[Any, int]:
-    """The request's parsed JSON body and its inflated size, within the limits; the key checked."""
+async def _read(request: Request, fmt: Format) -> tuple[Any, Checked, int]:
+    """The request's body within the limits, its key checked, decoded and held to the catalogue: (parsed JSON
+    body, checked rows with every drop counted, inflated size)."""
     settings: CollectorSettings = request.app.state.settings
     try:
-        payload, size = await read_json(request, max_sent=settings.max_body_bytes,
-                                        max_inflated=settings.max_inflated_bytes, timeout=settings.body_timeout)
+        data = await read_inflated(request, max_sent=settings.max_body_bytes,
+                                   max_inflated=settings.max_inflated_bytes, timeout=settings.body_timeout)
+        received_at = int(time.time() * 1000)
+        # The format's shortcut for a body with nothing to refuse, drop or count: the checks of the general path
+        # run in the same pass as the decoding (formats/typed.py); otherwise the general path below.
+        shortcut = fmt.checked(data, received_at)
+        payload = parse_json(data) if shortcut is None else shortcut[0]
     except BodyError as exc:
         reason = "too_large" if exc.status == 413 else "bad_body"
         raise Refused(exc.status, reason, fmt.error(exc.status, exc.message)) from None
@@ -129,21 +135,28 @@ async def _read(request: Request, fmt: Format) -> tuple[Any, int]:
         message = f"{count} events in one request; at most {settings.max_events_per_batch}"
         raise Refused(413, "too_many_events", fmt.error(413, message))
     _check_key(request, fmt, payload)
-    return payload, size
+    checked = _check(request, fmt, payload, received_at) if shortcut is None else shortcut[1]
+    return payload, checked, len(data)
 
 
-def _check(request: Request, fmt: Format, payload: Any) -> tuple[Checked, int, Counter[str], Counter[str]]:
-    """Decode and validate the rows, then charge the rate limit: (rows, dropped fields, dropped events, charge)."""
+def _check(request: Request, fmt: Format, payload: Any, received_at: int) -> Checked:
+    """Decode and validate the rows, counting what the decoder and the validation dropped."""
     settings: CollectorSettings = request.app.state.settings
     try:
         # Senders that may send model names in clear: public names pass, others are hashed with the collector's key.
         decoded = fmt.decode(payload, settings.model_name_key)
-        received_at = int(time.time() * 1000)
         checked = check_rows(decoded.rows, source=fmt.source, received_at_ms=received_at, strict=fmt.strict)
     except FormatError as exc:
         raise Refused(exc.status, "invalid", exc.body) from None
     except ValidationError as exc:
         raise Refused(400, "invalid", fmt.error(400, str(exc))) from None
+    checked.dropped_fields += decoded.dropped_fields
+    checked.dropped_events = decoded.dropped_events + checked.dropped_events
+    return checked
+
+
+def _charge(request: Request, fmt: Format, payload: Any, checked: Checked) -> Counter[str]:
+    """Charge the per-install rate limit for the checked rows: how much each install was charged."""
     limiter: InstallRateLimiter = request.app.state.limiter
     per_install = Counter(row["install_id"] for row in checked.rows)
     throttled = limiter.take(per_install)
@@ -152,8 +165,7 @@ def _check(request: Request, fmt: Format, payload: Any) -> tuple[Checked, int, C
         message = f"rate limit: at most {limiter.rate:g} events/s per install"
         body = fmt.throttled(message, throttled, limiter.rate, _event_count(payload))
         raise Refused(429, "rate_limited", body, retry_after=wait)
-    return (checked, decoded.dropped_fields + checked.dropped_fields,
-            decoded.dropped_events + checked.dropped_events, per_install)
+    return per_install
 
 
 def _refusal(request: Request, exc: Refused) -> JSONResponse:

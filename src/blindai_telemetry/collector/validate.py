@@ -29,7 +29,7 @@ _REQUIRED = ("event_id", "event", "time", "install_id")
 _COLUMNS = frozenset(COLUMN_NAMES)
 #: A row with every column NULL: each checked row starts as a copy, so the stores get complete rows
 #: (`CheckedRows`) and need not fill or re-check them.
-_EMPTY_ROW: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
+EMPTY_ROW: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
 #: Top-level keys that are the row's envelope (or hold its properties), not fields to check.
 _ENVELOPE = frozenset((*_REQUIRED, "received_at", "source", "properties"))
 _NOTHING: frozenset[str] = frozenset()
@@ -64,14 +64,18 @@ class _Spec:
     scrub: bool
 
 
+def field_maximum(name: str) -> float:
+    """The largest value the number field `name` may hold: its column's bound (the smallest is 0)."""
+    return _FLOAT_MAX if catalogue.FIELDS[name].type is float else _INT_LIMITS.get(name, _INT64_MAX)
+
+
 def _specs(event: str) -> dict[str, _Spec]:
     names = catalogue.CONTEXT_NAMES | catalogue.allowed_properties(event)
     out = {}
     for name in names - set(_REQUIRED):
         f = catalogue.FIELDS[name]
         out[name] = _Spec(f, f.type, name in _COLUMNS, frozenset(f.choices) if f.choices else None,
-                          _FLOAT_MAX if f.type is float else _INT_LIMITS.get(name, _INT64_MAX),
-                          f.type is str and not f.choices)
+                          field_maximum(name), f.type is str and not f.choices)
     return out
 
 
@@ -86,7 +90,8 @@ _PERSONAL: dict[str, bool] = {}
 _PERSONAL_MAX = 8192
 
 
-def _personal(value: str) -> bool:
+def personal_text(value: str) -> bool:
+    """True when a free-text value looks like personal data (`scrub.looks_personal`), remembered."""
     known = _PERSONAL.get(value)
     if known is not None:
         return known
@@ -106,6 +111,13 @@ def _personal_id(value: str) -> bool:
     return id_looks_personal(value)
 
 
+def personal_id(name: str, value: str) -> bool:
+    """True when the id `value` of the envelope field `name` (event_id, install_id) looks like personal data."""
+    # UUIDs first, outside the memo; then event ids are new with every event (a memo would only churn), while
+    # other ids repeat batch after batch.
+    return not is_uuid(value) and (id_looks_personal(value) if name == "event_id" else _personal_id(value))
+
+
 def _describe(f: catalogue.Field) -> str:
     if f.choices:
         return "one of " + ", ".join(f.choices)
@@ -121,9 +133,7 @@ def _required(row: Mapping[str, Any], index: int) -> str | None:
             return f"events[{index}].{name}: required, a non-empty string"
         if len(value) > catalogue.MAX_STRING_LENGTH:
             return f"events[{index}].{name}: longer than {catalogue.MAX_STRING_LENGTH} characters"
-        # UUIDs first, outside the memo; then event ids are new with every event (a memo would only churn), while
-        # other ids repeat batch after batch.
-        if not is_uuid(value) and (id_looks_personal(value) if name == "event_id" else _personal_id(value)):
+        if personal_id(name, value):
             return f"events[{index}].{name}: looks like an address, a path or a secret"
     if type(row.get("event")) is not str:
         return f"events[{index}].event: required, a string"
@@ -159,7 +169,7 @@ def check_rows(
                 raise ValidationError(f"events[{index}].properties: expected an object")
             out.dropped_fields += 1
             nested = None
-        clean = _EMPTY_ROW.copy()
+        clean = EMPTY_ROW.copy()
         clean.update(event_id=row["event_id"], event=event, time=row["time"], install_id=row["install_id"],
                      received_at=received_at_ms, source=source)
         extra: dict[str, Any] = {}
@@ -238,6 +248,6 @@ def _checked_value(spec: _Spec, key: str, value: Any, index: int, strict: bool) 
             if strict:
                 raise ValidationError(f"events[{index}].{key}: longer than {catalogue.MAX_STRING_LENGTH} characters")
             value = value[:catalogue.MAX_STRING_LENGTH]
-        if spec.scrub and _personal(value):
+        if spec.scrub and personal_text(value):
             return _DROPPED  # looks like an address, a path or a secret: never stored
     return value

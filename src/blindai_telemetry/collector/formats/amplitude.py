@@ -32,11 +32,14 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blindai_telemetry import catalogue
 from blindai_telemetry.collector.formats import UNKNOWN_EVENT, Decoded, Format, FormatError, blindai, mapping
 from blindai_telemetry.stores.base import COLUMN_NAMES
+
+if TYPE_CHECKING:
+    from blindai_telemetry.collector.validate import Checked
 
 SOURCE = "amplitude"
 MAX_STRING_LENGTH = 1024
@@ -255,7 +258,7 @@ def _map_event(event: dict[str, Any], min_length: int, now_ms: int,
     insert_id = event.get("insert_id")
     if insert_id is not None:
         # Amplitude's dedup scope: the device when the event has one, else the user.
-        row["event_id"] = mapping.content_id(["insert_id", device_id or install_id, insert_id])
+        row["event_id"] = mapping.insert_id_key(device_id or install_id, insert_id)
         return blindai.Mapped(row=row, dropped_fields=dropped)
     material = {**row, "time": sent_time}  # the time as sent, so that a replay gets the same id
     row["event_id"] = mapping.content_id(material)
@@ -351,6 +354,11 @@ class _Amplitude(Format):
 
     def decode(self, payload: Any, model_name_key: bytes | None) -> Decoded:
         return decode(payload, model_name_key=model_name_key)
+
+    def checked(self, data: bytes, received_at_ms: int) -> tuple[Any, Checked] | None:
+        from blindai_telemetry.collector.formats import amplitude_typed  # it reads this module's constants
+
+        return amplitude_typed.checked(data, received_at_ms)
 
     def error(self, status: int, message: str) -> dict[str, Any]:
         return too_large_body() if status == 413 else {"code": status, "error": message}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -95,6 +96,20 @@ def content_id(material: Any, occurrence: int = 0) -> str:
     if occurrence:
         canonical += f"#{occurrence}"
     return uuid5(canonical)
+
+
+#: Text that JSON writes as it is between its quotes: printable ASCII but `"` and `\\`.
+_PLAIN = re.compile(r'[ !#-\[\]-~]*').fullmatch
+
+
+def insert_id_key(scope: str, insert_id: str) -> str:
+    """`content_id(["insert_id", scope, insert_id])`: an Amplitude event's id from its dedup scope and insert_id.
+
+    When both are plain text (UUIDs, as senders make them), their canonical JSON is written directly: the encoder
+    was ~1 us of the id's ~2.5 on the Amplitude route (the same ids: a property test holds the two together)."""
+    if _PLAIN(scope) is not None and _PLAIN(insert_id) is not None:
+        return uuid5(f'["insert_id","{scope}","{insert_id}"]')
+    return content_id(["insert_id", scope, insert_id])
 
 
 def uuid5(name: str) -> str:

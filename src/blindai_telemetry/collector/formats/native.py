@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from blindai_telemetry.collector.formats import Decoded, Format, FormatError
+from blindai_telemetry.collector.formats import Decoded, Format, FormatError, native_typed
+from blindai_telemetry.collector.validate import Checked
 
 SCHEMA_VERSION = 1
 #: Top-level batch keys this version knows; others are ignored and counted (schema-evolution rules).
@@ -58,6 +59,9 @@ class _Native(Format):
 
     def decode(self, payload: Any, model_name_key: bytes | None) -> Decoded:
         return decode(payload)  # the SDK applies the model-name policy itself
+
+    def checked(self, data: bytes, received_at_ms: int) -> tuple[Any, Checked] | None:
+        return native_typed.checked(data, self.source, received_at_ms)
 
     def sdk_dropped(self, payload: Any) -> dict[str, int]:
         return sdk_dropped(payload)
