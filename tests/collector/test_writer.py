@@ -12,9 +12,9 @@ import pytest
 from collector_helpers import batch, event, running
 
 from blindai_telemetry.collector.metrics import Metrics
-from blindai_telemetry.collector.validate import MAX_TIME_MS, check_rows
+from blindai_telemetry.collector.validate import check_rows
 from blindai_telemetry.collector.writer import MIN_GROUP_EVENTS, BatchResult, BufferFull, RowsRefused, Writer
-from blindai_telemetry.stores import InMemoryStore, Row, StoreError, WriteResult
+from blindai_telemetry.stores import MAX_TIME_MS, InMemoryStore, Row, StoreError, WriteResult
 from blindai_telemetry.stores._rows import CheckedRows, normalise
 from blindai_telemetry.stores.base import COLUMN_NAMES
 

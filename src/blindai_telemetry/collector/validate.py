@@ -18,11 +18,10 @@ from typing import Any
 from blindai_telemetry import catalogue
 from blindai_telemetry.collector.formats import INVALID_EVENT, UNKNOWN_EVENT
 from blindai_telemetry.collector.scrub import id_looks_personal, is_uuid, looks_personal
+from blindai_telemetry.stores import MAX_TIME_MS  # the last instant every store can represent
 from blindai_telemetry.stores._rows import CheckedRows
 from blindai_telemetry.stores.base import COLUMN_NAMES
 
-#: Unix ms of 9999-12-31T23:59:59.999Z: the last instant every store can represent.
-MAX_TIME_MS = 253_402_300_799_999
 _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
 _REQUIRED = ("event_id", "event", "time", "install_id")

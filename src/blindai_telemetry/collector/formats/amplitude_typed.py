@@ -29,7 +29,8 @@ from blindai_telemetry.collector.formats.amplitude import (
     SOURCE,
 )
 from blindai_telemetry.collector.formats.typed import COLUMNS, Text, clean_ids, clean_texts, field_type
-from blindai_telemetry.collector.validate import EMPTY_ROW, MAX_TIME_MS, Checked
+from blindai_telemetry.collector.validate import EMPTY_ROW, Checked
+from blindai_telemetry.stores import MAX_TIME_MS
 
 _AmplitudeText = Annotated[str, msgspec.Meta(max_length=MAX_STRING_LENGTH)]
 #: Amplitude's fields read into the row (`amplitude._map_event`); `ip` is read by nobody, only type-checked.

@@ -21,7 +21,8 @@ import msgspec
 
 from blindai_telemetry import catalogue
 from blindai_telemetry.collector.formats.typed import COLUMNS, Text, clean_ids, clean_texts, field_type
-from blindai_telemetry.collector.validate import EMPTY_ROW, MAX_TIME_MS, Checked
+from blindai_telemetry.collector.validate import EMPTY_ROW, Checked
+from blindai_telemetry.stores import MAX_TIME_MS
 
 
 def _event_struct(name: str) -> type[msgspec.Struct]:
