@@ -106,6 +106,11 @@ OLDER_STORES = {
     "before the events' projection": ("ALTER TABLE events DROP PROJECTION event_days",
                                       "ALTER TABLE events RESET SETTING deduplicate_merge_projection_mode, "
                                       "lightweight_mutation_projection_mode"),
+    # Sorted by day first, as before the rows were sorted by own and is_ci: remade and filled from the events.
+    "sorted by day first": ("DROP VIEW install_days_own", "DROP VIEW install_days_clients", "DROP TABLE install_days",
+                            *(statement.replace(", ".join(clickhouse_rollups.SORT_KEY),
+                                                ", ".join(clickhouse_rollups._KEYS))
+                              for statement in clickhouse_rollups.schema(lambda kind, table: kind))),
     "before install_days' projections": ("ALTER TABLE install_days DROP PROJECTION by_install",
                                          "ALTER TABLE install_days DROP PROJECTION distinct_ids",
                                          "ALTER TABLE install_days RESET SETTING deduplicate_merge_projection_mode"),
@@ -132,6 +137,7 @@ def test_a_clickhouse_store_from_before_the_rollup_gets_it_filled_at_start(
                                     "WHERE database = currentDatabase()").result_rows)
     assert "PROJECTION event_days" in made["events"]
     assert "PROJECTION by_install" in made["install_days"] and "PROJECTION distinct_ids" in made["install_days"]
+    assert f"ORDER BY ({', '.join(clickhouse_rollups.SORT_KEY)})" in made["install_days"]
     _read_through_the_projection(store, monkeypatch)
     from_rollup, raw = _answers(store, monkeypatch)
     assert from_rollup == raw and [r[1:] for r in from_rollup["active_installs"]] == [[1, 1], [1, 0]]
