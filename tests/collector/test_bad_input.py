@@ -43,6 +43,8 @@ CASES: dict[str, tuple[bytes, dict[str, str], int, str]] = {
     "duration negative": (_json(batch(event(properties={"duration_ms": -1}))), {}, 400, "duration_ms"),
     "a huge integer": (_json(batch(event(cpu_count=2**70))), {}, 400, "cpu_count"),
     "a number too large for a float": (b'{"events": [{"uptime_s": 1e999}]}', {}, 400, "invalid JSON"),
+    # An integer beyond a double's range for a float field (float() of it raises OverflowError).
+    "an integer too large for a float field": (_json(batch(event(uptime_s=10**400))), {}, 400, "events[0].uptime_s"),
     "properties not an object": (_json(batch(event(properties=[1, 2]))), {}, 400, "properties"),
     "a nested object as a value": (_json(batch(event(app={"a": {"b": 1}}))), {}, 400, "events[0].app"),
     "huge string": (_json(batch(GOOD, event(app_version="9" * 100_000))), {}, 400, "longer than"),

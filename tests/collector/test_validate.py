@@ -112,6 +112,7 @@ def test_control_and_bidi_characters_are_never_stored(value: str) -> None:
     ("cpu_count", 2**31 - 1, 2**31 - 1), ("cpu_count", 2**31, None), ("cpu_count", -1, None), ("cpu_count", True, None),
     ("cpu_count", 2.0, None), ("uptime_s", 3, 3.0), ("uptime_s", 1.5, 1.5), ("uptime_s", -0.5, None),
     ("uptime_s", float("nan"), None), ("uptime_s", float("inf"), None), ("uptime_s", False, None),
+    ("uptime_s", 10**400, None), ("uptime_s", -(10**400), None),
     ("is_ci", True, True), ("is_ci", 1, None),
 ])
 def test_numbers_and_bools_are_held_to_their_type_and_range(name: str, value: Any, stored: Any) -> None:

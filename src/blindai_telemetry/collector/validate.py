@@ -229,7 +229,7 @@ def _checked_value(spec: _Spec, key: str, value: Any, index: int, strict: bool) 
     if kind is str:
         ok = t is str and value != "" and "\x00" not in value and (spec.choices is None or value in spec.choices)
     elif kind is float:
-        if t is int:
+        if t is int and -_FLOAT_MAX <= value <= _FLOAT_MAX:  # a larger JSON integer is no double: refused below
             value, t = float(value), float
         ok = t is float and 0.0 <= value <= _FLOAT_MAX
     elif kind is int:
