@@ -68,13 +68,18 @@ def field_maximum(name: str) -> float:
     return _FLOAT_MAX if catalogue.FIELDS[name].type is float else _INT_LIMITS.get(name, _INT64_MAX)
 
 
+def screened(f: catalogue.Field) -> bool:
+    """Whether the field's text is screened for personal data: every free-text field (no choices)."""
+    return f.type is str and not f.choices
+
+
 def _specs(event: str) -> dict[str, _Spec]:
     names = catalogue.CONTEXT_NAMES | catalogue.allowed_properties(event)
     out = {}
     for name in names - set(_REQUIRED):
         f = catalogue.FIELDS[name]
         out[name] = _Spec(f, f.type, name in _COLUMNS, frozenset(f.choices) if f.choices else None,
-                          field_maximum(name), f.type is str and not f.choices)
+                          field_maximum(name), screened(f))
     return out
 
 

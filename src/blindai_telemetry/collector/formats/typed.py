@@ -16,15 +16,15 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from blindai_telemetry import catalogue
-from blindai_telemetry.collector.validate import field_maximum, personal_id, personal_text
+from blindai_telemetry.collector.validate import field_maximum, personal_id, personal_text, screened
 from blindai_telemetry.stores.base import COLUMN_NAMES
 
 #: A field without a column of its own (stored in `properties`) is not in the structs: the general path takes it.
 COLUMNS = frozenset(COLUMN_NAMES)
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=catalogue.MAX_STRING_LENGTH)]
-#: Free-text fields, screened as `check_rows` screens them (every text field without choices); the answer depends
+#: Free-text fields, screened as `check_rows` screens them (`validate.screened`); the answer depends
 #: on the text alone, so a batch's distinct texts of all these fields are screened once.
-_texts_of = operator.itemgetter(*(f.name for f in catalogue.FIELDS.values() if f.type is str and not f.choices
+_texts_of = operator.itemgetter(*(f.name for f in catalogue.FIELDS.values() if screened(f)
                                   and f.name not in ("event_id", "install_id", "event")))
 #: One or more UUIDs, one a line: a column of ids checked in one call (`_all_uuids`).
 _UUIDS = re.compile(r"(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n)*"
